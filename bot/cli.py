@@ -1,0 +1,25 @@
+"""The ``corb`` command. Each group of subcommands lives in its own module and registers itself here."""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+# Modules that add commands to ``main`` (each defines ``register(main)``).
+COMMAND_MODULES: list[str] = [
+    "bot.commands_local",  # serve, db, users, cameras, ingest, sms, outbox, replay
+]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Corb: SMS chat-ops for a building with cameras."""
+
+
+for _name in COMMAND_MODULES:
+    try:
+        importlib.import_module(_name).register(main)
+    except ModuleNotFoundError as exc:  # a part not built yet must not break the others
+        if exc.name != _name:
+            raise

@@ -1,0 +1,184 @@
+"""The detector interface, shared geometry helpers and the model loader.
+
+Everything here is cheap to import: numpy and OpenCV only. The inference runtimes (LiteRT, TensorFlow)
+are imported lazily by the backends, so the webhook's cold start never pays for them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import cv2
+import numpy as np
+
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+"""Where the shipped model files live (``detection/models``)."""
+
+DEFAULT_MODEL = "nanodet-m-416"
+"""Short name of the shipped model used when ``load_detector(None)``."""
+
+
+@runtime_checkable
+class Detector(Protocol):
+    """A person detector: one BGR frame in, person boxes out."""
+
+    name: str
+    """Human-readable identity, e.g. ``"nanodet-m-416@litert"``."""
+    input_size: tuple[int, int]
+    """The network's input size as (width, height)."""
+
+    def detect(self, frame_bgr: np.ndarray) -> np.ndarray:
+        """Return persons only, after NMS: float32 (N, 5) rows of x1, y1, x2, y2, score in frame pixels."""
+        ...
+
+
+def empty_detections() -> np.ndarray:
+    """A (0, 5) float32 array, the result for a frame without people."""
+    return np.zeros((0, 5), dtype=np.float32)
+
+
+def to_bgr(frame: np.ndarray) -> np.ndarray:
+    """Return a 3-channel uint8 BGR view of a grayscale (H, W), (H, W, 1), BGR or BGRA frame."""
+    if frame.ndim == 2 or (frame.ndim == 3 and frame.shape[2] == 1):
+        return cv2.cvtColor(frame.reshape(frame.shape[0], frame.shape[1]), cv2.COLOR_GRAY2BGR)
+    if frame.ndim == 3 and frame.shape[2] == 4:
+        return cv2.cvtColor(frame, cv2.COLOR_BGRA2BGR)
+    if frame.ndim == 3 and frame.shape[2] == 3:
+        return frame
+    raise ValueError(f"unsupported frame shape {frame.shape}: expected (H, W), (H, W, 1), (H, W, 3) or (H, W, 4)")
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """How a frame was placed into the network input: ``net = frame * scale + (pad_x, pad_y)``."""
+
+    scale: float
+    pad_x: int
+    pad_y: int
+
+    def to_frame(self, boxes: np.ndarray, frame_width: int, frame_height: int) -> np.ndarray:
+        """Map (N, >=4) x1, y1, x2, y2 boxes from network to frame pixels, clipped to the frame."""
+        out = boxes.astype(np.float32, copy=True)
+        out[:, [0, 2]] = (out[:, [0, 2]] - self.pad_x) / self.scale
+        out[:, [1, 3]] = (out[:, [1, 3]] - self.pad_y) / self.scale
+        np.clip(out[:, [0, 2]], 0, frame_width, out=out[:, [0, 2]])
+        np.clip(out[:, [1, 3]], 0, frame_height, out=out[:, [1, 3]])
+        return out
+
+
+def letterbox_params(frame_size: tuple[int, int], input_size: tuple[int, int]) -> Letterbox:
+    """Scale that fits ``frame_size`` (w, h) into ``input_size`` (w, h) keeping aspect; pad right/bottom.
+
+    Padding goes to the right and bottom only so the inverse mapping needs no offset; when the aspect ratios
+    match (a 4:3 model on 4:3 video) there is no padding at all.
+    """
+    fw, fh = frame_size
+    iw, ih = input_size
+    if fw <= 0 or fh <= 0:
+        raise ValueError(f"empty frame {frame_size}")
+    return Letterbox(scale=min(iw / fw, ih / fh), pad_x=0, pad_y=0)
+
+
+def letterbox(frame_bgr: np.ndarray, input_size: tuple[int, int], pad_value: int = 0) -> tuple[np.ndarray, Letterbox]:
+    """Resize ``frame_bgr`` into an ``input_size`` (w, h) canvas keeping aspect ratio.
+
+    Returns the canvas (uint8, H x W x 3) and the :class:`Letterbox` to map boxes back.
+    """
+    fh, fw = frame_bgr.shape[:2]
+    iw, ih = input_size
+    lb = letterbox_params((fw, fh), input_size)
+    nw = min(iw, max(1, round(fw * lb.scale)))
+    nh = min(ih, max(1, round(fh * lb.scale)))
+    resized = cv2.resize(frame_bgr, (nw, nh), interpolation=cv2.INTER_LINEAR) if (nw, nh) != (fw, fh) else frame_bgr
+    if (nw, nh) == (iw, ih):
+        return np.ascontiguousarray(resized), lb
+    canvas = np.full((ih, iw, 3), pad_value, dtype=np.uint8)
+    canvas[:nh, :nw] = resized
+    return canvas, lb
+
+
+def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """IoU of one x1, y1, x2, y2 box against (N, 4) boxes."""
+    ix1 = np.maximum(box[0], boxes[:, 0])
+    iy1 = np.maximum(box[1], boxes[:, 1])
+    ix2 = np.minimum(box[2], boxes[:, 2])
+    iy2 = np.minimum(box[3], boxes[:, 3])
+    inter = np.clip(ix2 - ix1, 0, None) * np.clip(iy2 - iy1, 0, None)
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    union = area + areas - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
+    """Greedy non-maximum suppression; returns indices of kept boxes, highest score first.
+
+    ``boxes`` is (N, 4) x1, y1, x2, y2. A box is dropped when its IoU with a kept, higher-scoring box is
+    strictly greater than ``iou``. Pure numpy, so the result does not depend on the OpenCV build.
+    """
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if len(boxes) != len(scores):
+        raise ValueError(f"{len(boxes)} boxes but {len(scores)} scores")
+    order = np.argsort(-scores, kind="stable")
+    keep: list[int] = []
+    while order.size:
+        i = int(order[0])
+        keep.append(i)
+        if order.size == 1:
+            break
+        rest = order[1:]
+        order = rest[box_iou(boxes[i], boxes[rest]) <= iou]
+    return np.asarray(keep, dtype=np.int64)
+
+
+def resolve_model(model: str | Path | None) -> Path:
+    """Turn ``None``, a short shipped name or a path into an existing model path, or raise clearly."""
+    if model is None:
+        model = DEFAULT_MODEL
+    text = str(model)
+    path = Path(text).expanduser()
+    if path.exists():
+        return path
+    if not any(sep in text for sep in ("/", "\\")) and not path.suffix:
+        shipped = MODELS_DIR / f"{text}.tflite"
+        if shipped.exists():
+            return shipped
+        names = sorted(p.stem for p in MODELS_DIR.glob("*.tflite"))
+        raise FileNotFoundError(f"no shipped model named {text!r}; shipped models: {', '.join(names) or 'none'}")
+    raise FileNotFoundError(f"model not found: {path}")
+
+
+def load_detector(
+    model: str | None = None,
+    *,
+    score_threshold: float = 0.35,
+    nms_iou: float = 0.6,
+    threads: int | None = None,
+) -> Detector:
+    """Load a person detector.
+
+    ``model``: ``None`` for the shipped default, a shipped short name (``"nanodet-m-416"``), a ``.tflite``
+    path (LiteRT backend) or a directory holding ``saved_model.pb`` (TensorFlow backend).
+    ``threads``: inference threads; ``None`` lets the backend use the machine's cores.
+    """
+    if not 0.0 <= score_threshold <= 1.0:
+        raise ValueError(f"score_threshold must be within [0, 1], got {score_threshold}")
+    if not 0.0 < nms_iou <= 1.0:
+        raise ValueError(f"nms_iou must be within (0, 1], got {nms_iou}")
+    if threads is not None and threads < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
+    path = resolve_model(model)
+    if path.is_file() and path.suffix.lower() == ".tflite":
+        from detection.detectors.nanodet import NanoDetLiteRT
+
+        return NanoDetLiteRT(path, score_threshold=score_threshold, nms_iou=nms_iou, threads=threads)
+    if path.is_dir() and (path / "saved_model.pb").exists():
+        from detection.detectors.tensorflow_od import TensorFlowODDetector
+
+        return TensorFlowODDetector(path, score_threshold=score_threshold, nms_iou=nms_iou, threads=threads)
+    raise ValueError(
+        f"unsupported model {path}: expected a .tflite file (LiteRT) or a SavedModel directory with saved_model.pb"
+    )
