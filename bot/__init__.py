@@ -35,6 +35,10 @@ def create_app(services: Any = None, **overrides: Any) -> Flask:
 
 # Each part of the web app is one blueprint module exposing ``bp``.
 BLUEPRINTS: list[str] = [
+    "bot.admin.security",  # no routes: CSRF, session cookie flags, security headers, JSON errors under /api/
     "bot.webhook",  # POST /sms, POST /sms/status (Twilio status callbacks)
     "bot.media",  # GET /media/<token>: signed, expiring picture links
+    "bot.admin.views",  # /admin: dashboard, people, cameras, cleaning, messages, events, settings
+    "bot.admin.simulator",  # /simulator: the phone simulator (outbox messenger only)
+    "bot.api.views",  # /api/: token-auth REST API and /api/openapi.json
 ]

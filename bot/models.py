@@ -21,7 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from cloud.db import Base, utcnow
 
 
-class Role(str, enum.Enum):
+class Role(enum.StrEnum):
     admin = "admin"
     member = "member"
     cleaner = "cleaner"
@@ -100,13 +100,17 @@ class CleaningRequest(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     area: Mapped[str] = mapped_column(String(120), default="")
     note: Mapped[str] = mapped_column(Text, default="")
-    requester_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    requester_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
     status: Mapped[str] = mapped_column(String(16), default="open", index=True)  # open, done
     report: Mapped[str | None] = mapped_column(Text, nullable=True)
     source_sid: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
-    closed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    closed_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
 
     requester: Mapped[User | None] = relationship(foreign_keys=[requester_id])
     closed_by: Mapped[User | None] = relationship(foreign_keys=[closed_by_id])
@@ -125,7 +129,8 @@ class Message(Base):
     body: Mapped[str] = mapped_column(Text, default="")
     media_key: Mapped[str | None] = mapped_column(String(1024), nullable=True)  # bucket key of the picture
     media_url: Mapped[str | None] = mapped_column(Text, nullable=True)  # the signed link that was sent
-    status: Mapped[str] = mapped_column(String(16), default="queued")  # received, queued, sent, delivered, failed
+    # received, queued, sent, delivered, failed
+    status: Mapped[str] = mapped_column(String(16), default="queued")
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)

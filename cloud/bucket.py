@@ -13,10 +13,11 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
@@ -102,7 +103,7 @@ class FolderBucket:
     def _info(self, key: str, path: Path) -> ObjectInfo:
         st = path.stat()
         return ObjectInfo(key=key, size=st.st_size, etag=_md5_file(path), content_type=guess_type(key),
-                          last_modified=datetime.fromtimestamp(st.st_mtime, timezone.utc))
+                          last_modified=datetime.fromtimestamp(st.st_mtime, UTC))
 
     # -- the interface ---------------------------------------------------------------------------------
     def _write_atomically(self, key: str, fill: Callable[[BinaryIO], object]) -> ObjectInfo:

@@ -6,7 +6,8 @@ either stores/sends every entry or raises: nothing is silently dropped.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping, Protocol
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cloud.events import entry
 

@@ -6,7 +6,7 @@ for several threads and processes to share it safely.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Engine
@@ -27,7 +27,7 @@ class Base(DeclarativeBase):
 
 def utcnow() -> datetime:
     """Naive UTC: the same on SQLite and PostgreSQL ``timestamp without time zone`` columns."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def normalise_url(url: str) -> str:

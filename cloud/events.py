@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timezone
-from typing import Any, Mapping
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import quote_plus
 
 ACCOUNT = "000000000000"  # the embedded mode's account id; AWS fills in the real one
@@ -22,10 +23,10 @@ FAILURE = "Lambda Function Invocation Result - Failure"
 
 def iso(ts: datetime | None = None) -> str:
     """EventBridge's time format: UTC, second precision, ``Z``."""
-    ts = ts or datetime.now(timezone.utc)
+    ts = ts or datetime.now(UTC)
     if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=timezone.utc)
-    return ts.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        ts = ts.replace(tzinfo=UTC)
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def eventbridge_event(source: str, detail_type: str, detail: Mapping[str, Any], *,
@@ -66,11 +67,12 @@ def s3_record(bucket: str, key: str, *, size: int, etag: str, sequencer: str,
         "eventVersion": "2.1",
         "eventSource": "aws:s3",
         "awsRegion": region,
-        "eventTime": time or datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+        "eventTime": time or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
         "eventName": event_name,
         "userIdentity": {"principalId": "AWS:CORB-LOCAL"},
         "requestParameters": {"sourceIPAddress": "127.0.0.1"},
-        "responseElements": {"x-amz-request-id": uuid.uuid4().hex[:16].upper(), "x-amz-id-2": uuid.uuid4().hex},
+        "responseElements": {"x-amz-request-id": uuid.uuid4().hex[:16].upper(),
+                             "x-amz-id-2": uuid.uuid4().hex},
         "s3": {
             "s3SchemaVersion": "1.0",
             "configurationId": "corb-local",
@@ -100,7 +102,7 @@ def destination_record(*, function: str, request_id: str, request_payload: Any, 
         response_context["functionError"] = function_error or "Unhandled"
     return {
         "version": "1.0",
-        "timestamp": timestamp or datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+        "timestamp": timestamp or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
         "requestContext": {
             "requestId": request_id,
             "functionArn": function_arn(function),

@@ -1,0 +1,194 @@
+"""App-wide web security, installed when this (route-less) blueprint is registered.
+
+``create_app`` registers blueprints and nothing else, so the hooks every response needs live here:
+session cookie flags, CSRF protection scoped away from Twilio's signed posts and the token-auth API,
+security headers, JSON errors under ``/api/``, and the admin login check the other blueprints call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    current_app,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask.blueprints import BlueprintSetupState
+from flask_wtf.csrf import CSRFProtect
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from bot.admin.auth import LoginThrottle
+
+if TYPE_CHECKING:
+    from bot.models import AdminAccount
+    from bot.services import Services
+
+bp = Blueprint("corb_security", __name__)
+
+# Twilio posts here, signed with X-Twilio-Signature (validated by the webhook): no cookie, no CSRF token.
+CSRF_EXEMPT_PATHS = frozenset({"/sms", "/sms/status"})
+# The API authenticates with bearer tokens only, never cookies, so a forged cross-site request has no power.
+CSRF_EXEMPT_PREFIXES = ("/api/",)
+# Pages with private data must not be kept by a shared cache or the browser's back button after logout.
+NO_STORE_PREFIXES = ("/admin", "/simulator", "/api/")
+HTML_ERROR_PREFIXES = ("/admin", "/simulator")
+
+csrf = CSRFProtect()
+
+
+def services() -> Services:
+    return current_app.config["CORB_SERVICES"]
+
+
+def throttle() -> LoginThrottle:
+    return current_app.extensions["corb_login_throttle"]
+
+
+def _content_security_policy(svc: Services) -> str:
+    img = ["'self'", "data:"]
+    media_origin = urlsplit(svc.config.base_url)
+    img.append(f"{media_origin.scheme}://{media_origin.netloc}")  # signed /media links use base_url
+    if svc.config.bucket != "folder":
+        img.append("https:")  # S3 presigned URLs
+    return "; ".join([
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        f"img-src {' '.join(img)}",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ])
+
+
+@bp.record_once
+def _install(state: BlueprintSetupState) -> None:
+    app: Flask = state.app
+    svc: Services = app.config["CORB_SERVICES"]
+    https = svc.config.base_url.startswith("https://")
+    # Set, not defaulted: Flask has its own (weaker) defaults for these keys.
+    app.config.update(
+        SESSION_COOKIE_NAME="corb_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=https,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+        # Checked by our own hook below (scoped by path) instead of Flask-WTF's app-wide one.
+        WTF_CSRF_CHECK_DEFAULT=False,
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the signed session
+    )
+    csrf.init_app(app)
+    app.extensions["corb_login_throttle"] = LoginThrottle()
+
+    policy = _content_security_policy(svc)
+
+    @app.before_request
+    def _csrf_guard() -> None:
+        if request.path in CSRF_EXEMPT_PATHS or request.path.startswith(CSRF_EXEMPT_PREFIXES):
+            return
+        csrf.protect()  # no-op for safe methods; 400 (CSRFError) without a valid token
+
+    @app.after_request
+    def _security_headers(response: Response) -> Response:
+        headers = response.headers
+        headers.setdefault("Content-Security-Policy", policy)
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("Referrer-Policy", "same-origin")
+        headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        if https:
+            headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        if request.path.startswith(NO_STORE_PREFIXES) and "Cache-Control" not in headers:
+            headers["Cache-Control"] = "no-store"  # views that may be cached privately say so themselves
+        return response
+
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(InternalServerError, _http_error)
+
+
+def _http_error(error: HTTPException) -> Response | HTTPException | tuple[str, int]:
+    """JSON under ``/api/`` (also for 404, 405 and 500); a styled page for the admin; else Flask's own."""
+    code = error.code or 500
+    if request.path.startswith("/api/"):
+        message = error.description if code < 500 else "internal server error"
+        response = jsonify(status=code, message=message)
+        response.status_code = code
+        original = dict(error.get_headers())
+        for name in ("Allow", "WWW-Authenticate", "Retry-After"):
+            if name in original:
+                response.headers[name] = original[name]
+        return response
+    if request.path.startswith(HTML_ERROR_PREFIXES):
+        return render_template("error.html", code=code, name=error.name, description=error.description), code
+    return error
+
+
+# -- the admin login, shared by the admin and simulator blueprints -------------------------------------
+
+def _account_key(account: AdminAccount) -> str:
+    """Ties a session to the password it was opened with: a new password ends every older session."""
+    return hashlib.sha256(account.password_hash.encode()).hexdigest()[:16]
+
+
+def current_admin() -> AdminAccount | None:
+    """The logged-in admin, loaded once per request; ``None`` for anyone else."""
+    if "corb_admin" in g:
+        return g.corb_admin
+    from bot.models import AdminAccount
+
+    admin = None
+    admin_id = session.get("admin_id")
+    if isinstance(admin_id, int):
+        with services().session() as db:
+            account = db.get(AdminAccount, admin_id)
+            if account is not None and session.get("admin_key") == _account_key(account):
+                admin = account
+    g.corb_admin = admin
+    return admin
+
+
+def log_in(account: AdminAccount) -> None:
+    session.clear()  # a fresh session (and CSRF token) at login: no fixation
+    session.permanent = True
+    session["admin_id"] = account.id
+    session["admin_key"] = _account_key(account)
+    g.corb_admin = account
+
+
+def log_out() -> None:
+    session.clear()
+    g.corb_admin = None
+
+
+def safe_next(target: str | None) -> str | None:
+    """Only a path on this site may follow login (``//evil`` and ``/\\evil`` are other sites)."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return None
+    return target
+
+
+def require_admin(public_endpoints: frozenset[str] = frozenset()) -> Response | None:
+    """A ``before_request`` body: anonymous users go to the login page (JSON endpoints get 401)."""
+    if request.endpoint in public_endpoints or current_admin() is not None:
+        return None
+    if request.path.endswith(".json") or request.accept_mimetypes.best == "application/json":
+        response = jsonify(status=401, message="login required")
+        response.status_code = 401
+        return response
+    target = request.full_path if request.query_string else request.path
+    return redirect(url_for("admin.login", next=target))

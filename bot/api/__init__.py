@@ -1,0 +1,1 @@
+"""``/api/``: a read-only REST API with bearer tokens, described by ``/api/openapi.json``."""

@@ -1,0 +1,125 @@
+"""``on_segment``: a camera segment was analysed. Record it, and alert subscribers when people appear.
+
+"People appear" on a camera when this segment saw someone (peak > 0) and the moment just before it
+was empty, meaning the camera's previous segment (the one that started latest before this one, by
+segment time, whatever order the events arrive in) ended with 0 people in its last analysed frame,
+or there is no such segment, or it analysed no frame, or it ended more than ``CONTINUITY_GAP``
+before this one started (a camera that was off says nothing about who was there).
+
+Each subscriber (of this camera or of all cameras, never an opted-out user) gets at most one alert per
+camera per cooldown: the ``settings`` table's ``alert_cooldown_s``, else the configured one.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from bot import replies
+from bot.handlers import Reply, act_once, setting_int, unwrap
+from bot.models import AlertSent, Camera, Detection, Subscription, User
+from bot.services import services
+from cloud.db import utcnow
+
+CONTINUITY_GAP = timedelta(minutes=5)
+
+
+def people_appeared(peak: int, previous_last_count: int | None) -> bool:
+    """Pure: this segment saw people and the moment before it had none (or is unknown)."""
+    return peak > 0 and not previous_last_count
+
+
+def parse_time(value: Any) -> datetime:
+    """ISO 8601 (with ``Z`` or an offset) or epoch seconds, as naive UTC like every column."""
+    if isinstance(value, int | float):
+        ts = datetime.fromtimestamp(value, UTC)
+    elif isinstance(value, str):
+        ts = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    elif isinstance(value, datetime):
+        ts = value
+    else:
+        raise ValueError(f"not a time: {value!r}")
+    return ts.astimezone(UTC).replace(tzinfo=None) if ts.tzinfo else ts
+
+
+def _last_count(detection: Detection | None, this_start: datetime) -> int | None:
+    if detection is None or this_start - detection.end_time > CONTINUITY_GAP:
+        return None
+    counts = json.loads(detection.counts or "[]")
+    return int(counts[-1]) if counts else None
+
+
+def _camera(s: Session, slug: str) -> Camera:
+    """The segment's camera; one that uploads before anyone registered it is added under its slug."""
+    camera = s.scalars(select(Camera).where(Camera.slug == slug)).first()
+    if camera is None:
+        camera = Camera(slug=slug[:64], name=slug[:120], area="")
+        s.add(camera)
+        s.flush()
+    return camera
+
+
+def _recipients(s: Session, camera: Camera) -> list[User]:
+    return list(s.scalars(
+        select(User).join(Subscription, Subscription.user_id == User.id)
+        .where(or_(Subscription.camera_id == camera.id, Subscription.camera_id.is_(None)),
+               User.opted_out.is_(False)).distinct().order_by(User.id)))
+
+
+def _cooled_down(s: Session, user: User, camera: Camera, now: datetime, cooldown: timedelta) -> bool:
+    """Whether ``user`` may be alerted about ``camera`` now; if so, remember that they were."""
+    sent = s.scalars(select(AlertSent).where(AlertSent.user_id == user.id, AlertSent.camera_id == camera.id)
+                     ).first()
+    if sent is None:
+        s.add(AlertSent(user_id=user.id, camera_id=camera.id, sent_at=now))
+        return True
+    if now - sent.sent_at < cooldown:
+        return False
+    sent.sent_at = now
+    return True
+
+
+def record(s: Session, r: dict[str, Any], summary: dict[str, Any]) -> list[Reply]:
+    camera = _camera(s, str(r["camera"]))
+    # A segment whose time is unknown is placed by its end (the upload) and duration.
+    end = parse_time(r.get("end_time") or r.get("start_time") or utcnow())
+    start = (parse_time(r["start_time"]) if r.get("start_time")
+             else end - timedelta(seconds=float(r.get("duration_s") or 0)))
+    counts = [int(c) for c in r.get("counts") or []]
+    peak = int(r.get("peak") or max(counts, default=0))
+    previous = s.scalars(select(Detection)
+                         .where(Detection.camera_id == camera.id, Detection.start_time < start)
+                         .order_by(Detection.start_time.desc(), Detection.id.desc()).limit(1)).first()
+    detection = Detection(
+        camera_id=camera.id, segment_key=str(r["segment_key"])[:1024], etag=str(r.get("etag") or "")[:64],
+        start_time=start, end_time=end, peak=peak, mean=float(r.get("mean") or 0.0),
+        unique_people=int(r.get("unique_people") or 0), counts=json.dumps(counts),
+        snapshot_key=r.get("snapshot_key") or None, model=str(r.get("model") or "")[:120])
+    s.add(detection)
+    if camera.last_segment_at is None or start >= camera.last_segment_at:
+        camera.last_segment_key, camera.last_segment_at = detection.segment_key, start
+    s.flush()
+    summary.update(detection_id=detection.id, camera=camera.slug)
+    if not people_appeared(peak, _last_count(previous, start)):
+        return []
+    cooldown = timedelta(seconds=setting_int(s, "alert_cooldown_s", services().config.alert_cooldown_s))
+    now = utcnow()
+    text = replies.alert(camera.name, end, peak)
+    out = [Reply(u.phone, text, media_key=detection.snapshot_key)
+           for u in _recipients(s, camera) if _cooled_down(s, u, camera, now, cooldown)]
+    summary["alerts"] = len(out)
+    return out
+
+
+def on_segment(event: dict, context: Any = None) -> dict:
+    result = unwrap(event)
+    if result.get("kind") != "segment_analysed":
+        raise ValueError(f"not a segment result: {result.get('kind')!r}")
+    summary: dict[str, Any] = {"kind": "segment_recorded", "segment_key": result["segment_key"], "alerts": 0}
+    key = f"{result.get('bucket', '')}/{result['segment_key']}#{result.get('etag', '')}"
+    summary["duplicate"] = not act_once("alerts", key, lambda s: record(s, result, summary))
+    return summary

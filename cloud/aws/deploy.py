@@ -1,0 +1,368 @@
+"""``corb deploy``: apply with boto3 what ``zappa deploy/update`` does not create from the declaration.
+
+Zappa deploys the code, API Gateway, the IAM role (with ``attach_policy``), S3 notifications and schedules.
+It does not make the EventBridge rules with custom patterns usable (see ``cloud.aws.lambda_handler``), it has
+no key for Lambda's asynchronous-invocation config, and ``zappa update`` deletes every rule targeting the
+Lambda and every ``events.amazonaws.com`` permission on it. So, for every stage of a group:
+
+- each declared rule: the rule (pattern, on the stage's bus), its target (the Lambda, with Corb's input
+  transformer; target Id ``1``, the Id Zappa uses, so a Zappa-made raw target is replaced in place) and
+  ``lambda:AddPermission`` for ``events.amazonaws.com`` from that rule;
+- each Lambda: ``put_function_event_invoke_config`` (retries from destinations.json, onSuccess/onFailure
+  = the bus ARN);
+- each S3 trigger: the bucket notification (Zappa's Id, prefix/suffix filters) and its permission;
+- a named bus is created if missing; schedules are Zappa's, and are only reported.
+
+Every resource is read first and compared: the plan says create / update / unchanged for each, ``--dry-run``
+stops there, and a second run changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cloud.aws import session
+from cloud.aws.lambda_handler import input_transformer
+from cloud.aws.stages import Deployment
+from cloud.declaration import Declaration, load_declaration
+
+ClientFactory = Callable[[str], Any]
+TARGET_ID = "1"  # Zappa's target Id for event sources: put_targets replaces its raw target in place
+
+CREATE, UPDATE, UNCHANGED, MISSING = "create", "update", "unchanged", "missing"
+
+
+class DeployError(RuntimeError):
+    """The declaration cannot be applied as it stands (e.g. conflicting async settings in one Lambda)."""
+
+
+@dataclass
+class Change:
+    kind: str
+    name: str
+    action: str
+    detail: str = ""
+    run: Callable[[], None] | None = field(default=None, repr=False)
+
+    def line(self) -> str:
+        return f"{self.action:<9} {self.kind:<16} {self.name}" + (f"  ({self.detail})" if self.detail else "")
+
+
+@dataclass
+class Plan:
+    stage: str
+    changes: list[Change]
+
+    @property
+    def pending(self) -> list[Change]:
+        return [c for c in self.changes if c.action in (CREATE, UPDATE)]
+
+    @property
+    def missing(self) -> list[Change]:
+        """What this run cannot do: a Lambda not deployed yet, a schedule Zappa has not made."""
+        return [c for c in self.changes if c.action == MISSING]
+
+    def summary(self) -> str:
+        counts = {a: sum(1 for c in self.changes if c.action == a)
+                  for a in (CREATE, UPDATE, UNCHANGED, MISSING)}
+        if not self.pending and not self.missing:
+            return f"stage {self.stage}: nothing to change ({counts[UNCHANGED]} resources up to date)"
+        return (f"stage {self.stage}: {counts[CREATE]} to create, {counts[UPDATE]} to update, "
+                f"{counts[UNCHANGED]} unchanged, {counts[MISSING]} missing")
+
+
+def _code(exc: Exception) -> str:
+    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+
+
+class Planner:
+    """Reads the account and compares it with the declaration, one resource at a time."""
+
+    def __init__(self, declaration: Declaration, deployment: Deployment, clients: ClientFactory) -> None:
+        self.decl = declaration
+        self.deployment = deployment
+        self.events = clients("events")
+        self.lam = clients("lambda")
+        self.s3 = clients("s3")
+        self._arns: dict[str, str | None] = {}
+        self._policies: dict[str, list[dict]] = {}
+        main = deployment.stages[0]
+        self.bus = str(main.environment.get("CORB_BUS") or "default")
+
+    # -- reading ---------------------------------------------------------------------------------------
+    def lambda_arn(self, name: str) -> str | None:
+        if name not in self._arns:
+            try:
+                conf = self.lam.get_function(FunctionName=name)["Configuration"]
+                self._arns[name] = str(conf["FunctionArn"])
+            except Exception as exc:
+                if _code(exc) != "ResourceNotFoundException":
+                    raise
+                self._arns[name] = None
+        return self._arns[name]
+
+    def policy(self, name: str) -> list[dict]:
+        if name not in self._policies:
+            try:
+                policy = self.lam.get_policy(FunctionName=name)["Policy"]
+                self._policies[name] = json.loads(policy)["Statement"]
+            except Exception as exc:
+                if _code(exc) != "ResourceNotFoundException":
+                    raise
+                self._policies[name] = []
+        return self._policies[name]
+
+    def bus_arn(self) -> str | None:
+        try:
+            return str(self.events.describe_event_bus(Name=self.bus)["Arn"])
+        except Exception as exc:
+            if _code(exc) != "ResourceNotFoundException":
+                raise
+            return None
+
+    # -- planning --------------------------------------------------------------------------------------
+    def plan(self) -> Plan:
+        changes: list[Change] = []
+        for name in self.deployment.lambda_names:  # their ARNs also give the account, with no STS call
+            self.lambda_arn(name)
+        bus_arn = self.bus_arn()
+        if bus_arn is None:
+            changes.append(Change("event-bus", self.bus, CREATE, "custom bus",
+                                  lambda: self.events.create_event_bus(Name=self.bus)))
+            region = self.lam.meta.region_name
+            account = self._account()
+            bus_arn = f"arn:aws:events:{region}:{account}:event-bus/{self.bus}"
+        else:
+            changes.append(Change("event-bus", self.bus, UNCHANGED))
+        for rule in self.decl.rules:
+            changes.extend(self._rule(rule.name, rule.function, rule.pattern))
+        for lambda_name in self.deployment.lambda_names:
+            changes.append(self._async_config(lambda_name, bus_arn))
+        for trigger in self.decl.s3_triggers:
+            changes.extend(self._s3(trigger.function, trigger.bucket, list(trigger.events), trigger.prefix,
+                                    trigger.suffix))
+        for schedule in self.decl.schedules:
+            changes.append(self._schedule(schedule.function, schedule.expression))
+        return Plan(self.decl.stage, changes)
+
+    def _account(self) -> str:
+        for arn in self._arns.values():
+            if arn:
+                return arn.split(":")[4]
+        return session.account_id()
+
+    def _rule(self, name: str, function: str, pattern: dict) -> list[Change]:
+        lambda_name = self.deployment.lambda_for(function)
+        fn_arn = self.lambda_arn(lambda_name)
+        if fn_arn is None:
+            return [Change("rule", name, MISSING, f"Lambda {lambda_name} not deployed yet")]
+        out: list[Change] = []
+        description = f"corb: {function}"
+        try:
+            current = self.events.describe_rule(Name=name, EventBusName=self.bus)
+        except Exception as exc:
+            if _code(exc) != "ResourceNotFoundException":
+                raise
+            current = None
+
+        def put_rule() -> None:
+            self.events.put_rule(Name=name, EventBusName=self.bus, EventPattern=json.dumps(pattern),
+                                 State="ENABLED", Description=description)
+
+        if current is None:
+            out.append(Change("rule", name, CREATE, f"-> {function}", put_rule))
+        else:
+            diffs = []
+            if json.loads(current.get("EventPattern") or "null") != pattern:
+                diffs.append("pattern")
+            if current.get("State") != "ENABLED":
+                diffs.append("state")
+            if current.get("Description") != description:
+                diffs.append("description")
+            out.append(Change("rule", name, UPDATE if diffs else UNCHANGED, ", ".join(diffs), put_rule))
+        out.append(self._target(name, function, fn_arn, exists=current is not None))
+        out.append(self._rule_permission(name, lambda_name, current))
+        return out
+
+    def _target(self, rule: str, function: str, fn_arn: str, *, exists: bool) -> Change:
+        desired = {"Id": TARGET_ID, "Arn": fn_arn, "InputTransformer": input_transformer(function, rule)}
+        targets = (self.events.list_targets_by_rule(Rule=rule, EventBusName=self.bus)["Targets"]
+                   if exists else [])
+        stale = [t["Id"] for t in targets
+                 if t["Id"] != TARGET_ID and t.get("Arn", "").split(":$")[0] == fn_arn]
+        mine = next((t for t in targets if t["Id"] == TARGET_ID), None)
+
+        def put() -> None:
+            self.events.put_targets(Rule=rule, EventBusName=self.bus, Targets=[desired])
+            if stale:
+                self.events.remove_targets(Rule=rule, EventBusName=self.bus, Ids=stale)
+
+        if mine is None:
+            return Change("target", rule, CREATE, f"{fn_arn.split(':')[-1]} via input transformer", put)
+        got = dict(mine.get("InputTransformer") or {})
+        got.setdefault("InputPathsMap", {})
+        diffs = []
+        if mine.get("Arn") != fn_arn:
+            diffs.append("function")
+        if got != desired["InputTransformer"]:
+            diffs.append("input transformer")
+        if stale:
+            diffs.append(f"remove stale target(s) {', '.join(stale)}")
+        return Change("target", rule, UPDATE if diffs else UNCHANGED, ", ".join(diffs), put)
+
+    def _permission_statement(self, lambda_name: str, principal: str, source_arn: str) -> dict | None:
+        for st in self.policy(lambda_name):
+            p = st.get("Principal")
+            service = p.get("Service") if isinstance(p, dict) else p
+            cond = st.get("Condition") or {}
+            arns = [v.get("AWS:SourceArn") for v in cond.values() if isinstance(v, dict)]
+            if service == principal and source_arn in arns and st.get("Effect") == "Allow":
+                return st
+        return None
+
+    def _rule_permission(self, rule: str, lambda_name: str, current: dict | None) -> Change:
+        rule_arn = (current or {}).get("Arn") or self._rule_arn(rule)
+        sid = f"corb-{rule}"[:100]
+        found = self._permission_statement(lambda_name, "events.amazonaws.com", rule_arn)
+
+        def add() -> None:
+            if any(st.get("Sid") == sid for st in self.policy(lambda_name)):
+                self.lam.remove_permission(FunctionName=lambda_name, StatementId=sid)
+            self.lam.add_permission(FunctionName=lambda_name, StatementId=sid, Action="lambda:InvokeFunction",
+                                    Principal="events.amazonaws.com", SourceArn=rule_arn)
+
+        name = f"{lambda_name} <- {rule}"
+        return Change("permission", name, UNCHANGED if found else CREATE, "events.amazonaws.com", add)
+
+    def _rule_arn(self, rule: str) -> str:
+        region = self.lam.meta.region_name
+        bus_part = "" if self.bus == "default" else f"{self.bus}/"
+        return f"arn:aws:events:{region}:{self._account()}:rule/{bus_part}{rule}"
+
+    def _async_config(self, lambda_name: str, bus_arn: str) -> Change:
+        if self.lambda_arn(lambda_name) is None:
+            return Change("async-config", lambda_name, MISSING, "Lambda not deployed yet")
+        functions = [f for f in self.decl.functions if self.deployment.lambda_for(f) == lambda_name]
+        configs = {self.decl.async_config(f) for f in functions} or {self.decl.default_async}
+        if len(configs) > 1:
+            raise DeployError(f"functions sharing Lambda {lambda_name} declare different async settings in "
+                              f"destinations.json ({', '.join(functions)}): Lambda has one per function")
+        conf = configs.pop()
+        dest: dict[str, Any] = {}
+        if conf.on_success == "bus":
+            dest["OnSuccess"] = {"Destination": bus_arn}
+        if conf.on_failure == "bus":
+            dest["OnFailure"] = {"Destination": bus_arn}
+        try:
+            current = self.lam.get_function_event_invoke_config(FunctionName=lambda_name)
+        except Exception as exc:
+            if _code(exc) != "ResourceNotFoundException":
+                raise
+            current = None
+
+        def put() -> None:
+            self.lam.put_function_event_invoke_config(FunctionName=lambda_name,
+                                                      MaximumRetryAttempts=conf.max_retries,
+                                                      DestinationConfig=dest)
+
+        detail = f"retries {conf.max_retries}, onSuccess/onFailure -> {self.bus}"
+        if current is None:
+            return Change("async-config", lambda_name, CREATE, detail, put)
+        got = {k: v for k, v in (current.get("DestinationConfig") or {}).items() if v.get("Destination")}
+        same = current.get("MaximumRetryAttempts") == conf.max_retries and got == dest
+        return Change("async-config", lambda_name, UNCHANGED if same else UPDATE, "" if same else detail, put)
+
+    def _s3(self, function: str, bucket: str, events: list[str], prefix: str, suffix: str) -> list[Change]:
+        lambda_name = self.deployment.lambda_for(function)
+        fn_arn = self.lambda_arn(lambda_name)
+        name = f"s3://{bucket} -> {lambda_name}"
+        if fn_arn is None:
+            return [Change("s3-notification", name, MISSING, f"Lambda {lambda_name} not deployed yet")]
+        rules = [{"Name": "prefix", "Value": prefix}] if prefix else []
+        rules += [{"Name": "suffix", "Value": suffix}] if suffix else []
+        desired: dict[str, Any] = {"Id": lambda_name, "LambdaFunctionArn": fn_arn, "Events": events}
+        if rules:
+            desired["Filter"] = {"Key": {"FilterRules": rules}}
+        current = self.s3.get_bucket_notification_configuration(Bucket=bucket)
+        current.pop("ResponseMetadata", None)
+        configs = current.get("LambdaFunctionConfigurations", [])
+        mine = [c for c in configs if c.get("Id") == lambda_name or c.get("LambdaFunctionArn") == fn_arn]
+        others = [c for c in configs if c not in mine]
+
+        def norm(c: dict) -> tuple:
+            fr = c.get("Filter", {}).get("Key", {}).get("FilterRules", [])
+            return (c.get("LambdaFunctionArn"), tuple(sorted(c.get("Events", []))),
+                    tuple(sorted((r["Name"].lower(), r["Value"]) for r in fr)))
+
+        def put() -> None:
+            new = dict(current)
+            new["LambdaFunctionConfigurations"] = [*others, desired]
+            self.s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=new)
+
+        detail = f"{','.join(events)} prefix={prefix!r} suffix={suffix!r}"
+        if not mine:
+            notif = Change("s3-notification", name, CREATE, detail, put)
+        elif len(mine) == 1 and norm(mine[0]) == norm(desired):
+            notif = Change("s3-notification", name, UNCHANGED)
+        else:
+            notif = Change("s3-notification", name, UPDATE, detail, put)
+        bucket_arn = f"arn:aws:s3:::{bucket}"
+        found = self._permission_statement(lambda_name, "s3.amazonaws.com", bucket_arn)
+        account = fn_arn.split(":")[4]
+
+        def add() -> None:
+            self.lam.add_permission(FunctionName=lambda_name, StatementId=f"corb-s3-{bucket}"[:100],
+                                    Action="lambda:InvokeFunction", Principal="s3.amazonaws.com",
+                                    SourceArn=bucket_arn, SourceAccount=account)
+
+        # The permission goes first: S3 validates that it may invoke the function when the
+        # notification is put.
+        perm = Change("permission", f"{lambda_name} <- s3://{bucket}", UNCHANGED if found else CREATE,
+                      "s3.amazonaws.com", add)
+        return [perm, notif]
+
+    def _schedule(self, function: str, expression: str) -> Change:
+        lambda_name = self.deployment.lambda_for(function)
+        rule = f"{lambda_name}-{function}"[:64]
+        try:
+            current = self.events.describe_rule(Name=rule)
+        except Exception as exc:
+            if _code(exc) != "ResourceNotFoundException":
+                raise
+            return Change("schedule", rule, MISSING, f"{expression}: Zappa's; run `zappa schedule`")
+        same = current.get("ScheduleExpression") == expression
+        return Change("schedule", rule, UNCHANGED if same else MISSING,
+                      "" if same else
+                      f"{current.get('ScheduleExpression')} != {expression}: run `zappa schedule`")
+
+
+def default_clients(region: str | None = None) -> ClientFactory:
+    return lambda service: session.client(service, region=region)
+
+
+def plan_stage(stage: str, *, root: Path | None = None, clients: ClientFactory | None = None) -> Plan:
+    decl = load_declaration(stage, root)
+    deployment = Deployment.load(stage, root)
+    region = str(deployment.stages[0].config.get("aws_region") or "") or None
+    return Planner(decl, deployment, clients or default_clients(region)).plan()
+
+
+def apply_plan(plan: Plan, echo: Callable[[str], None] = print) -> Plan:
+    for change in plan.changes:
+        if change.action in (CREATE, UPDATE) and change.run is not None:
+            change.run()
+        echo(change.line())
+    echo(plan.summary())
+    return plan
+
+
+def apply_stage(stage: str, *, root: Path | None = None, clients: ClientFactory | None = None,
+                boto_session: Any = None, echo: Callable[[str], None] = print) -> Plan:
+    """Plan and apply in one go (``corb deploy`` and Zappa's ``post`` callback, with Zappa's session)."""
+    if clients is None and boto_session is not None:
+        clients = boto_session.client
+    return apply_plan(plan_stage(stage, root=root, clients=clients), echo)

@@ -1,0 +1,106 @@
+"""Zappa ``callbacks`` (stage setting): keep Zappa away from the EventBridge rules, and finish every deploy.
+
+``settings`` runs right after Zappa loads a stage. It hides the declaration's EventBridge event sources
+(``event_source.arn`` on ``events``) from Zappa: Zappa's ``schedule`` step, run by ``zappa deploy`` and
+``zappa update``, raises ``KeyError: 'events'`` on an EventBridge source without an ``events`` list, and
+where it does create such a rule its target has no input transformer, so its handler would drop every
+event (see ``cloud.aws.lambda_handler``). S3 sources and schedules stay with Zappa, which handles them.
+
+``bytecode`` runs after Zappa built the zip. Lambda's ``/var/task`` is read-only, so a package without
+bytecode compiles every module on every cold start (measured here: the web app's imports take about four
+times as long). It adds ``__pycache__/*.pyc`` for every ``.py``, compiled by the Python running Zappa (the
+stage's runtime version) as *unchecked-hash* pycs: valid whatever the zip does to file times. If that
+would take the package past 90% of Lambda's 250 MB unzipped (the detection package: OpenCV, LiteRT and
+numpy leave little room), only the project's own packages are compiled.
+
+``post`` runs after ``zappa deploy`` / ``zappa update`` succeeded. Zappa's update first deletes every rule
+that targets the Lambda, and every ``events.amazonaws.com`` permission on it: ``post`` applies
+``corb deploy`` for the stage group right away, so the rules are back within seconds (Lambdas of the group
+not deployed yet are skipped and reported; ``corb deploy STAGE`` later completes them).
+"""
+
+from __future__ import annotations
+
+import compileall
+import py_compile
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+UNZIPPED_LIMIT = 262_144_000  # Lambda's 250 MB, code and layers
+BYTECODE_BUDGET = 0.9  # of the limit: compile everything only while this much room remains
+PROJECT_PACKAGES = ("bot/", "cloud/", "detection/")
+
+
+def is_eventbridge_source(event: Any) -> bool:
+    source = event.get("event_source") if isinstance(event, dict) else None
+    if not isinstance(source, dict):
+        return False
+    parts = str(source.get("arn", "")).split(":")
+    return len(parts) > 2 and parts[2] == "events"
+
+
+def zappa_events(events: list[dict]) -> list[dict]:
+    """The events Zappa should manage: everything but EventBridge rule sources."""
+    return [e for e in events if not is_eventbridge_source(e)]
+
+
+def settings(cli: Any) -> None:
+    events = cli.stage_config.get("events") or []
+    kept = zappa_events(events)
+    if len(kept) != len(events):
+        cli.override_stage_config_setting("events", kept)
+        print(f"corb: {len(events) - len(kept)} EventBridge rule(s) of stage {cli.api_stage} are left to "
+              "`corb deploy` (input transformers)")
+
+
+def add_bytecode(zip_path: Path, *, limit: int = UNZIPPED_LIMIT) -> int:
+    """Add unchecked-hash pycs for the zip's modules; returns how many were added."""
+    with zipfile.ZipFile(zip_path) as zf:
+        infos = zf.infolist()
+        sources = [i for i in infos if i.filename.endswith(".py") and not i.is_dir()]
+        with tempfile.TemporaryDirectory(prefix="corb-pyc-") as tmp:
+            root = Path(tmp)
+            for info in sources:
+                zf.extract(info, root)
+            ok = compileall.compile_dir(root, quiet=2, ddir="/var/task", workers=0,
+                                        invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+            if not ok:
+                print("corb: some modules did not compile; they will compile at cold start")
+            pycs = [p for p in root.rglob("*.pyc") if p.parent.name == "__pycache__"]
+            total = sum(i.file_size for i in infos) + sum(p.stat().st_size for p in pycs)
+            if total > limit * BYTECODE_BUDGET:
+                pycs = [p for p in pycs if p.relative_to(root).as_posix().startswith(PROJECT_PACKAGES)]
+                print("corb: bytecode for every module would leave under 10% of Lambda's 250 MB unzipped: "
+                      "compiling the project's own modules only")
+            existing = {i.filename for i in infos}
+            with zipfile.ZipFile(zip_path, "a", compression=zipfile.ZIP_DEFLATED) as out:
+                added = 0
+                for pyc in pycs:
+                    name = pyc.relative_to(root).as_posix()
+                    if name not in existing:
+                        out.write(pyc, name)
+                        added += 1
+            shutil.rmtree(root, ignore_errors=True)
+    return added
+
+
+def bytecode(cli: Any) -> None:
+    path = Path(cli.handler_path if cli.stage_config.get("slim_handler") else cli.zip_path)
+    print(f"corb: added bytecode for {add_bytecode(path)} modules to {path.name}")
+
+
+def group_of(stage: str, settings: dict[str, Any]) -> str:
+    """The main stage a stage belongs to: ``dev_detection`` -> ``dev`` (when ``dev`` exists)."""
+    head = stage.split("_", 1)[0]
+    return head if head in settings else stage
+
+
+def post(cli: Any) -> None:
+    from cloud.aws.deploy import apply_stage
+
+    group = group_of(cli.api_stage, cli.zappa_settings)
+    print(f"corb: applying what Zappa does not create for stage group {group} ...")
+    apply_stage(group, boto_session=cli.zappa.boto_session, echo=print)

@@ -1,0 +1,530 @@
+"""The local serverless runtime: every declared function runs on one machine as Lambda runs it on AWS.
+
+Rows of ``invocations`` are the queue. A dispatcher thread claims due rows and runs each on a worker
+pool, with Lambda's asynchronous-invocation semantics:
+
+- **Claiming.** ``pending`` / ``retrying`` rows whose ``next_attempt_at`` is due are claimed with
+  ``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL (two runtimes never wait on or share a row) and,
+  on both databases, an ``UPDATE ... WHERE id=? AND status=? AND attempts=?`` compare-and-set: the row
+  becomes ``running``, ``attempts`` goes up by one.
+- **Leases.** While a row is ``running`` its ``next_attempt_at`` is its lease expiry: the runtime renews
+  it every ``lease_s / 3`` while the function runs (up to the function's declared timeout). A row whose
+  lease expired (its runtime was killed, or the function overran its timeout) is taken back by any
+  runtime as a failed attempt: the handler may have half-run, and handlers are idempotent.
+- **Fencing.** Every completion updates the row only ``WHERE status='running' AND attempts=<claimed>``;
+  a runtime that lost its lease cannot overwrite the attempt that replaced it.
+- **Outcomes**, each committed in one transaction with the row's new state: on success, the onSuccess
+  destination record on the bus (``source`` ``lambda``); on an exception, a retry after
+  ``backoff_base * 2**(attempt-1)`` seconds, and after the last retry a ``dead_letters`` row (the local
+  onFailure destination), status ``dead_letter`` and the Failure destination record on the bus.
+  The event an invocation came from rolls up to ``delivered`` or ``failed`` when its last target ends.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import traceback
+import uuid
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
+
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from cloud import local_bus
+from cloud.db import utcnow
+from cloud.dead_letters import RECORDER, format_error, insert_dead_letter
+from cloud.events import ACCOUNT, REGION, destination_event, destination_record, eventbridge_event
+from cloud.functions import FunctionNotFound, LambdaContext, resolve
+from cloud.idempotency import first_time
+from cloud.local_bus import LocalBus, enqueue, store_events
+from cloud.models import BusEvent, Invocation
+
+if TYPE_CHECKING:
+    from cloud.bucket import FolderBucket
+    from cloud.config import Config
+    from cloud.declaration import Declaration, Schedule
+    from cloud.watcher import BucketWatcher
+
+__all__ = ["Embedded", "LocalInvoker", "LocalRuntime", "purge_history", "start_embedded"]
+
+log = logging.getLogger(__name__)
+
+WAITING = ("pending", "retrying")
+UNFINISHED = ("pending", "running", "retrying")
+
+
+class Poller(Protocol):
+    """A source of invocations the runtime should wait for in ``run_until_idle`` (the bucket watcher)."""
+
+    def poll(self) -> int: ...
+
+    def pending(self) -> int: ...
+
+
+class LocalInvoker:
+    """Queue an asynchronous invocation in the database: any runtime on that database will run it.
+
+    Enough for processes that only submit work (the web app's replay button, ``corb replay``).
+    """
+
+    def __init__(self, sessions: sessionmaker) -> None:
+        self.sessions = sessions
+
+    def invoke_async(self, function: str, payload: Any, trigger: str = "direct") -> str:
+        """Lambda's ``InvocationType=Event``: returns the request id once the invocation is durable."""
+        with self.sessions() as session, session.begin():
+            request_id = enqueue(session, function, payload, trigger=trigger)
+        local_bus.notify()
+        return request_id
+
+
+@dataclass
+class _Claim:
+    """An invocation this runtime is running (``attempt`` is the fencing token)."""
+
+    id: int
+    request_id: str
+    function: str
+    payload: str
+    event_id: str | None
+    attempt: int
+    timeout_s: float = 30.0
+    started: float = field(default_factory=time.monotonic)
+    future: Future | None = None
+
+
+def _error_payload(exc: BaseException, request_id: str, error_type: str | None = None) -> dict:
+    """What Lambda's Python runtime returns for an unhandled exception."""
+    frames = traceback.extract_tb(exc.__traceback__)[1:]  # drop the runtime's own frame
+    return {"errorMessage": str(exc), "errorType": error_type or type(exc).__name__, "requestId": request_id,
+            "stackTrace": traceback.format_list(frames)}
+
+
+class LocalRuntime(LocalInvoker):
+    """Runs declared functions from the ``invocations`` queue; see the module docstring for semantics."""
+
+    def __init__(self, sessions: sessionmaker, declaration: Declaration, *, bus: LocalBus | None = None,
+                 workers: int = 4, poll_interval: float = 0.5, backoff_base: float = 1.0,
+                 lease_s: float = 30.0, timeout_grace_s: float = 5.0, schedules: bool = True,
+                 pollers: list[Poller] | None = None) -> None:
+        super().__init__(sessions)
+        self.declaration = declaration
+        self.bus = bus or LocalBus(sessions, declaration)
+        self.workers = workers
+        self.poll_interval = poll_interval
+        self.backoff_base = backoff_base
+        self.lease_s = lease_s
+        self.timeout_grace_s = timeout_grace_s
+        self.schedules_enabled = schedules
+        self.pollers: list[Poller] = list(pollers or [])
+        self.id = uuid.uuid4().hex[:8]
+        bind = sessions.kw.get("bind")
+        self._postgres = bind is not None and bind.dialect.name == "postgresql"
+        self._running: dict[int, _Claim] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._last_renewal = 0.0
+        self._schedule_slots: dict[tuple[str, str], str] = {}
+
+    @classmethod
+    def from_config(cls, config: Config, *, sessions: sessionmaker, declaration: Declaration | None = None,
+                    **kwargs: Any) -> LocalRuntime:
+        if declaration is None:
+            from cloud.declaration import load_declaration
+
+            declaration = load_declaration(config.stage)
+        return cls(sessions, declaration, **kwargs)
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    @property
+    def started(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> LocalRuntime:
+        """Start the dispatcher thread and the worker pool (idempotent)."""
+        if self.started:
+            return self
+        self._stopping.clear()
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix=f"corb-fn-{self.id}")
+        local_bus.add_listener(self._wake.set)
+        self._thread = threading.Thread(target=self._loop, name=f"corb-runtime-{self.id}", daemon=True)
+        self._thread.start()
+        log.info("runtime %s started: %d workers, %d rules, %d S3 triggers, %d schedules", self.id,
+                 self.workers, len(self.declaration.rules), len(self.declaration.s3_triggers),
+                 len(self.declaration.schedules))
+        return self
+
+    def stop(self, timeout: float | None = 30.0) -> None:
+        """Stop claiming, let running invocations finish (up to ``timeout``), then stop the threads.
+
+        An invocation still running after ``timeout`` keeps its row ``running``; its lease expires and
+        a runtime takes it back as a failed attempt.
+        """
+        if self._thread is None:
+            return
+        self._stopping.set()
+        self._wake.set()
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.warning("runtime %s: %d invocation(s) still running at stop", self.id, len(self._running))
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        local_bus.remove_listener(self._wake.set)
+        self._thread = None
+        self._pool = None
+        log.info("runtime %s stopped", self.id)
+
+    def __enter__(self) -> LocalRuntime:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- the dispatcher ----------------------------------------------------------------------------
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self.tick()
+            except Exception:
+                log.exception("runtime %s: dispatcher error (retrying)", self.id)
+            self._wake.wait(min(self.poll_interval, self.lease_s / 3))
+            self._wake.clear()
+        # Draining: no new claims; keep the leases of what still runs alive until it finishes.
+        while True:
+            with self._lock:
+                futures = [c.future for c in self._running.values() if c.future is not None]
+            if not futures:
+                return
+            try:
+                self._renew_leases(force=False)
+            except Exception:
+                log.exception("runtime %s: lease renewal failed", self.id)
+            wait(futures, timeout=min(self.poll_interval, self.lease_s / 3), return_when=FIRST_COMPLETED)
+
+    def tick(self) -> int:
+        """One round of the dispatcher: leases, schedules, then claim what the pool has room for."""
+        self._renew_leases()
+        self._reap_expired()
+        if self.schedules_enabled:
+            self.fire_schedules()
+        return self._dispatch()
+
+    def _dispatch(self) -> int:
+        with self._lock:
+            free = self.workers - len(self._running)
+        if free <= 0 or self._pool is None or self._stopping.is_set():
+            return 0
+        claims = self._claim(free)
+        for claim in claims:
+            with self._lock:
+                self._running[claim.id] = claim
+            claim.future = self._pool.submit(self._execute, claim)
+        return len(claims)
+
+    def _claim(self, limit: int) -> list[_Claim]:
+        now = utcnow()
+        lease_until = now + timedelta(seconds=self.lease_s)
+        with self.sessions() as session, session.begin():
+            query = (select(Invocation.id, Invocation.status, Invocation.attempts)
+                     .where(Invocation.status.in_(WAITING), Invocation.next_attempt_at <= now)
+                     .order_by(Invocation.next_attempt_at, Invocation.id).limit(limit))
+            if self._postgres:
+                query = query.with_for_update(skip_locked=True)
+            won: list[tuple[int, int]] = []
+            for inv_id, status, attempts in session.execute(query).all():
+                # Compare-and-set: on SQLite another runtime may have claimed it since the SELECT.
+                result = session.execute(
+                    update(Invocation)
+                    .where(Invocation.id == inv_id, Invocation.status == status,
+                           Invocation.attempts == attempts)
+                    .values(status="running", attempts=attempts + 1, next_attempt_at=lease_until,
+                            updated_at=now))
+                if result.rowcount == 1:
+                    won.append((inv_id, attempts + 1))
+            if not won:
+                return []
+            rows = {r.id: r for r in session.execute(
+                select(Invocation.id, Invocation.request_id, Invocation.function, Invocation.payload,
+                       Invocation.event_id).where(Invocation.id.in_([i for i, _ in won])))}
+        claims = []
+        for inv_id, attempt in won:
+            r = rows[inv_id]
+            claims.append(_Claim(id=inv_id, request_id=r.request_id, function=r.function, payload=r.payload,
+                                 event_id=r.event_id, attempt=attempt,
+                                 timeout_s=self.declaration.settings(r.function).timeout_s))
+        log.debug("runtime %s claimed %s", self.id, [c.request_id for c in claims])
+        return claims
+
+    # -- running one invocation ---------------------------------------------------------------------
+    def _execute(self, claim: _Claim) -> None:
+        settings = self.declaration.settings(claim.function)
+        context = LambdaContext(claim.function, claim.request_id, timeout_s=settings.timeout_s,
+                                memory_mb=settings.memory_mb)
+        try:
+            payload = json.loads(claim.payload)
+            try:
+                handler = resolve(claim.function)
+            except FunctionNotFound as exc:
+                error = _error_payload(exc, claim.request_id, "Runtime.ImportModuleError")
+                log.error("%s (%s): %s", claim.function, claim.request_id, exc)
+                self._complete_failure(claim, payload, error)
+                return
+            log.info("invoking %s (%s, attempt %d)", claim.function, claim.request_id, claim.attempt)
+            error: dict | None = None
+            try:
+                result = handler(payload, context)
+            except Exception as exc:
+                error = _error_payload(exc, claim.request_id)
+            else:
+                try:
+                    result_text = json.dumps(result)
+                except (TypeError, ValueError) as exc:  # Lambda cannot serialise the response either
+                    error = _error_payload(exc, claim.request_id, "Runtime.MarshalError")
+            if error is not None:
+                log.warning("%s (%s) attempt %d failed: %s: %s", claim.function, claim.request_id,
+                            claim.attempt, error["errorType"], error["errorMessage"])
+                self._complete_failure(claim, payload, error)
+                return
+            self._complete_success(claim, payload, result, result_text)
+        except Exception:
+            # The row stays 'running'; its lease expires and the attempt counts as failed.
+            log.exception("runtime %s: could not record the outcome of %s", self.id, claim.request_id)
+        finally:
+            with self._lock:
+                self._running.pop(claim.id, None)
+            self._wake.set()
+
+    def _fenced(self, session: Session, claim: _Claim, **values: Any) -> bool:
+        """Update the claimed row only if this runtime still holds that attempt."""
+        result = session.execute(
+            update(Invocation)
+            .where(Invocation.id == claim.id, Invocation.status == "running",
+                   Invocation.attempts == claim.attempt)
+            .values(updated_at=utcnow(), **values))
+        if result.rowcount != 1:
+            log.warning("runtime %s: %s attempt %d lost its lease; outcome discarded", self.id,
+                        claim.request_id, claim.attempt)
+            return False
+        return True
+
+    def _complete_success(self, claim: _Claim, payload: Any, result: Any, result_text: str) -> None:
+        with self.sessions() as session, session.begin():
+            if not self._fenced(session, claim, status="succeeded", result=result_text, last_error=None):
+                return
+            if self.declaration.async_config(claim.function).on_success == "bus":
+                record = destination_record(function=claim.function, request_id=claim.request_id,
+                                            request_payload=payload, response_payload=result, success=True,
+                                            attempts=claim.attempt)
+                store_events(session, [destination_event(record, success=True)], self.declaration,
+                             bus_name=self.bus.name)
+            self._roll_up(session, claim.event_id)
+        log.info("%s (%s) succeeded", claim.function, claim.request_id)
+        local_bus.notify()
+
+    def _complete_failure(self, claim: _Claim, payload: Any, error: dict) -> None:
+        config = self.declaration.async_config(claim.function)
+        text = format_error(error)
+        with self.sessions() as session, session.begin():
+            if claim.attempt <= config.max_retries:
+                delay = self.backoff_base * 2 ** (claim.attempt - 1)
+                self._fenced(session, claim, status="retrying", last_error=text,
+                             next_attempt_at=utcnow() + timedelta(seconds=delay))
+                log.info("%s (%s) will be retried in %.2fs", claim.function, claim.request_id, delay)
+                return
+            if not self._fenced(session, claim, status="dead_letter", last_error=text):
+                return
+            insert_dead_letter(session, request_id=claim.request_id, function=claim.function, payload=payload,
+                               error=text, attempts=claim.attempt)
+            if config.on_failure == "bus" and claim.function != RECORDER:  # never loop on the recorder
+                record = destination_record(function=claim.function, request_id=claim.request_id,
+                                            request_payload=payload, response_payload=error, success=False,
+                                            attempts=claim.attempt, function_error="Unhandled")
+                store_events(session, [destination_event(record, success=False)], self.declaration,
+                             bus_name=self.bus.name)
+            self._roll_up(session, claim.event_id)
+        log.error("%s (%s) failed %d times: dead letter", claim.function, claim.request_id, claim.attempt)
+        local_bus.notify()
+
+    def _roll_up(self, session: Session, event_id: str | None) -> None:
+        """Mark the source event delivered / failed once none of its targets is unfinished."""
+        if not event_id:
+            return
+        if self._postgres:  # serialise the targets of one event finishing at once
+            session.execute(select(BusEvent.id).where(BusEvent.id == event_id).with_for_update())
+        statuses = set(session.scalars(select(Invocation.status).where(Invocation.event_id == event_id)))
+        if statuses & set(UNFINISHED):
+            return
+        new = "failed" if "dead_letter" in statuses else "delivered"
+        session.execute(update(BusEvent).where(BusEvent.id == event_id).values(status=new))
+
+    # -- leases ------------------------------------------------------------------------------------
+    def _renew_leases(self, *, force: bool = False) -> None:
+        now_m = time.monotonic()
+        if not force and now_m - self._last_renewal < self.lease_s / 3:
+            return
+        self._last_renewal = now_m
+        with self._lock:
+            # A function past its timeout (plus grace) is not renewed: its lease runs out as on Lambda.
+            live = [c for c in self._running.values()
+                    if now_m - c.started < c.timeout_s + self.timeout_grace_s]
+        if not live:
+            return
+        until = utcnow() + timedelta(seconds=self.lease_s)
+        with self.sessions() as session, session.begin():
+            for c in live:
+                session.execute(update(Invocation).where(
+                    Invocation.id == c.id, Invocation.status == "running", Invocation.attempts == c.attempt)
+                    .values(next_attempt_at=until))
+
+    def _reap_expired(self) -> int:
+        """Take back invocations whose lease ran out; each counts as a failed attempt."""
+        now = utcnow()
+        with self.sessions() as session:
+            rows = session.execute(
+                select(Invocation.id, Invocation.request_id, Invocation.function, Invocation.payload,
+                       Invocation.event_id, Invocation.attempts)
+                .where(Invocation.status == "running", Invocation.next_attempt_at <= now).limit(100)).all()
+        for r in rows:
+            claim = _Claim(id=r.id, request_id=r.request_id, function=r.function, payload=r.payload,
+                           event_id=r.event_id, attempt=r.attempts,
+                           timeout_s=self.declaration.settings(r.function).timeout_s)
+            with self._lock:
+                mine = r.id in self._running
+            if mine:
+                exc: Exception = TimeoutError(f"Task timed out after {claim.timeout_s:.2f} seconds")
+                error = _error_payload(exc, r.request_id, "Sandbox.Timedout")
+            else:
+                exc = RuntimeError("the runtime running this invocation stopped before it finished "
+                                   "(lease expired); the handler may have run in part")
+                error = _error_payload(exc, r.request_id, "Runtime.ExitError")
+            log.warning("runtime %s: lease of %s (%s) expired", self.id, r.request_id, r.function)
+            self._complete_failure(claim, json.loads(r.payload), error)
+        return len(rows)
+
+    # -- schedules ---------------------------------------------------------------------------------
+    def fire_schedules(self, now: datetime | None = None) -> int:
+        """Queue each schedule once per slot, across every runtime on the database (processed_keys)."""
+        now = now or utcnow()
+        fired = 0
+        for schedule in self.declaration.schedules:
+            slot = schedule.slot(now)
+            key = (schedule.function, schedule.expression)
+            if slot is None or self._schedule_slots.get(key) == slot:
+                continue
+            with self.sessions() as session, session.begin():
+                if first_time(session, "schedule", f"{schedule.rule_name}|{schedule.expression}|{slot}"):
+                    enqueue(session, schedule.function, scheduled_event(schedule), trigger="schedule",
+                            rule=schedule.rule_name)
+                    fired += 1
+            self._schedule_slots[key] = slot
+        if fired:
+            local_bus.notify()
+        return fired
+
+    # -- waiting -----------------------------------------------------------------------------------
+    def _busy(self, horizon: datetime) -> bool:
+        with self._lock:
+            if self._running:
+                return True
+        with self.sessions() as session:
+            count = session.scalar(select(func.count(Invocation.id)).where(or_(
+                Invocation.status == "running",
+                Invocation.status.in_(WAITING) & (Invocation.next_attempt_at <= horizon))))
+        return bool(count)
+
+    def run_until_idle(self, timeout: float = 30.0) -> bool:
+        """Run until nothing is pending, running, or retrying within ``timeout``; False if time ran out.
+
+        Starts the runtime if needed (and stops it again after). Pollers (the bucket watcher) are polled
+        here too, so a file that lands just before the call is seen.
+        """
+        started_here = not self.started
+        if started_here:
+            self.start()
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                pending = 0
+                for poller in self.pollers:
+                    poller.poll()
+                    pending += poller.pending()
+                if not pending and not self._busy(utcnow() + timedelta(seconds=max(remaining, 0))):
+                    return True
+                if remaining <= 0:
+                    return False
+                self._wake.set()
+                time.sleep(min(0.02, max(remaining, 0.001)))
+        finally:
+            if started_here:
+                self.stop()
+
+
+def scheduled_event(schedule: Schedule) -> dict:
+    """The event Zappa's scheduled targets deliver: an EventBridge "Scheduled Event" plus ``kwargs``."""
+    arn = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{schedule.rule_name}"
+    event = eventbridge_event("aws.events", "Scheduled Event", {}, resources=[arn])
+    event["kwargs"] = dict(schedule.kwargs)
+    return event
+
+
+def purge_history(session: Session, older_than: timedelta) -> dict[str, int]:
+    """Delete finished history older than ``older_than``: delivered / unmatched events and succeeded /
+    replayed invocations (failures and dead letters stay until an operator deals with them)."""
+    cutoff = utcnow() - older_than
+    invocations = session.execute(delete(Invocation).where(
+        Invocation.status.in_(("succeeded", "replayed")), Invocation.updated_at < cutoff)).rowcount
+    events = session.execute(delete(BusEvent).where(
+        BusEvent.status.in_(("delivered", "unmatched")), BusEvent.time < cutoff)).rowcount
+    return {"invocations": invocations, "events": events}
+
+
+@dataclass
+class Embedded:
+    """The embedded cloud beside the web app: the declaration, the bus, the runtime, the watcher."""
+
+    declaration: Declaration
+    bus: LocalBus
+    runtime: LocalRuntime
+    watcher: BucketWatcher | None
+
+    def stop(self, timeout: float = 30.0) -> None:
+        if self.watcher is not None:
+            self.watcher.stop()
+        self.runtime.stop(timeout)
+
+
+def start_embedded(config: Config, *, sessions: sessionmaker, bucket: FolderBucket | None = None,
+                   workers: int = 4, check: bool = True, **runtime_kwargs: Any) -> Embedded:
+    """What ``corb serve`` runs in-process: check every function imports, then start the runtime and,
+    with the folder bucket, its watcher. Call ``stop()`` on shutdown (it lets running work finish)."""
+    from cloud.declaration import load_declaration
+
+    declaration = load_declaration(config.stage)
+    if check:
+        declaration.check_functions()
+    bus = LocalBus(sessions, declaration)
+    runtime = LocalRuntime(sessions, declaration, bus=bus, workers=workers, **runtime_kwargs)
+    watcher = None
+    if config.bucket == "folder":
+        from cloud.bucket import FolderBucket, open_bucket
+        from cloud.watcher import BucketWatcher
+
+        folder = bucket or open_bucket(config)
+        if isinstance(folder, FolderBucket):
+            watcher = BucketWatcher(folder, declaration, sessions)
+            runtime.pollers.append(watcher)
+    runtime.start()
+    if watcher is not None:
+        watcher.start()
+    return Embedded(declaration, bus, runtime, watcher)
+

@@ -1,0 +1,175 @@
+"""The folder bucket's S3 notifications: a poller that turns new objects into ``ObjectCreated:Put`` events.
+
+Polling is portable and sufficient (segments arrive every few seconds at most); ``watchdog`` would add a
+dependency and still need the same "is it complete?" test. An object is notified only once it is
+completely written: FolderBucket writes a ``.incoming-*`` temp file and renames it (ignored until then),
+and a file written in place by anything else must keep its size and mtime across two polls at least
+``settle_s`` apart. Each notification is an async invocation of every matching S3 trigger's function
+with ``{"Records": [record]}``, queued in the same transaction that records ``bucket:key:eTag`` in
+``processed_keys`` (scope ``s3-notify``): a restart does not notify again, a changed object (new eTag) is
+notified again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy.orm import sessionmaker
+
+from cloud import local_bus
+from cloud.events import s3_record
+from cloud.idempotency import first_time, seen
+from cloud.local_bus import enqueue
+
+if TYPE_CHECKING:
+    from cloud.bucket import FolderBucket
+    from cloud.declaration import Declaration
+
+__all__ = ["BucketWatcher", "SCOPE"]
+
+log = logging.getLogger(__name__)
+
+SCOPE = "s3-notify"
+STAT_SCOPE = "s3-stat"  # size+mtime already notified: a restart need not re-hash every object
+EVENT_NAME = "ObjectCreated:Put"
+TEMP_PREFIX = ".incoming-"
+
+Stat = tuple[int, int]  # size, mtime_ns
+
+
+def _md5(path: Path) -> str:
+    h = hashlib.md5()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class BucketWatcher:
+    """Polls a FolderBucket's directory and queues S3 notifications for the declared S3 triggers."""
+
+    def __init__(self, bucket: FolderBucket, declaration: Declaration, sessions: sessionmaker, *,
+                 interval: float = 1.0, settle_s: float | None = None) -> None:
+        self.bucket = bucket
+        self.root = Path(bucket.root)
+        self.declaration = declaration
+        self.sessions = sessions
+        self.interval = interval
+        self.settle_s = interval if settle_s is None else settle_s
+        self._seen: dict[str, tuple[Stat, float]] = {}  # key -> (stat, when that stat was first seen)
+        self._done: dict[str, Stat] = {}  # key -> stat already notified (or known notified)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_sequencer = 0
+
+    # -- scanning ----------------------------------------------------------------------------------
+    def _scan(self) -> dict[str, Stat]:
+        found: dict[str, Stat] = {}
+        for dirpath, dirnames, filenames in os.walk(self.root):
+            dirnames[:] = [d for d in dirnames if not d.startswith(TEMP_PREFIX)]
+            for name in filenames:
+                if name.startswith(TEMP_PREFIX):
+                    continue
+                path = Path(dirpath, name)
+                try:
+                    st = path.stat()
+                except FileNotFoundError:
+                    continue
+                found[path.relative_to(self.root).as_posix()] = (st.st_size, st.st_mtime_ns)
+        return found
+
+    def poll(self) -> int:
+        """One pass: notify objects that became complete since the last pass; returns how many."""
+        with self._lock:
+            now = time.monotonic()
+            current = self._scan()
+            for key in set(self._seen) - set(current):
+                self._seen.pop(key, None)
+                self._done.pop(key, None)
+            notified = 0
+            for key, stat in current.items():
+                if self._done.get(key) == stat or not self.declaration.s3_targets(key, EVENT_NAME):
+                    continue
+                previous = self._seen.get(key)
+                if previous is None or previous[0] != stat:
+                    self._seen[key] = (stat, now)  # new or still changing: look again next poll
+                    continue
+                if now - previous[1] < self.settle_s:
+                    continue
+                try:
+                    notified += self._notify(key, stat)
+                except FileNotFoundError:
+                    self._seen.pop(key, None)
+            return notified
+
+    def pending(self) -> int:
+        """Objects seen but not yet notified (still being written, or waiting for a second look)."""
+        with self._lock:
+            return sum(1 for key, (stat, _) in self._seen.items() if self._done.get(key) != stat)
+
+    # -- notifying ---------------------------------------------------------------------------------
+    def _sequencer(self) -> str:
+        """S3's sequencer: hex that grows with each event for a key (here: for every event)."""
+        self._last_sequencer = max(time.time_ns(), self._last_sequencer + 1)
+        return f"{self._last_sequencer:016X}"
+
+    def _notify(self, key: str, stat: Stat) -> int:
+        path = self.root / key
+        stat_key = f"{self.bucket.name}:{key}:{stat[0]}:{stat[1]}"
+        with self.sessions() as session:
+            if seen(session, STAT_SCOPE, stat_key):
+                self._done[key] = stat
+                return 0
+        etag = _md5(path)
+        st = path.stat()
+        if (st.st_size, st.st_mtime_ns) != stat:  # changed while hashing: not complete after all
+            self._seen[key] = ((st.st_size, st.st_mtime_ns), time.monotonic())
+            return 0
+        targets = self.declaration.s3_targets(key, EVENT_NAME)
+        record = s3_record(self.bucket.name, key, size=stat[0], etag=etag, sequencer=self._sequencer(),
+                           event_name=EVENT_NAME)
+        with self.sessions() as session, session.begin():
+            first_time(session, STAT_SCOPE, stat_key)
+            fresh = first_time(session, SCOPE, f"{self.bucket.name}:{key}:{etag}")
+            if fresh:
+                for trigger in targets:
+                    enqueue(session, trigger.function, {"Records": [record]}, trigger="s3")
+        self._done[key] = stat
+        if not fresh:
+            log.debug("s3://%s/%s (eTag %s) was already notified", self.bucket.name, key, etag)
+            return 0
+        log.info("s3://%s/%s (eTag %s) -> %s", self.bucket.name, key, etag,
+                 ", ".join(t.function for t in targets))
+        local_bus.notify()
+        return 1
+
+    # -- thread ------------------------------------------------------------------------------------
+    def start(self) -> BucketWatcher:
+        if self._thread is not None and self._thread.is_alive():
+            return self
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="corb-bucket-watcher", daemon=True)
+        self._thread.start()
+        log.info("watching %s every %.1fs", self.root, self.interval)
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.poll()
+            except Exception:
+                log.exception("bucket watcher: poll failed (retrying)")
+            self._stop.wait(self.interval)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None

@@ -1,0 +1,206 @@
+"""The detection function: an S3 ``ObjectCreated`` notification in, a ``segment_analysed`` payload out.
+
+For each new ``cameras/<camera>/<segment>`` object: download it to a temp file (streamed: segments can be
+large), analyse it, store the annotated best frame and a result JSON, and return the result, which the Lambda
+onSuccess destination carries onto the bus. A corrupt, empty or non-video object raises
+:class:`detection.video.VideoError`; the runtime retries, then hands it to onFailure (dead letters).
+
+Idempotent per bucket + key + eTag (S3 delivers at least once): the result JSON is written last, as the commit
+marker, under a name that carries the eTag; if it exists, the stored result is returned without analysing
+again. A failure before it leaves no snapshot behind (the snapshot is written only after analysis succeeded,
+and removed if the commit marker cannot be written).
+
+The snapshot is stored for every segment, with or without people, so that ``snapshot <camera>`` always has a
+fresh picture; ``snapshot_key`` is therefore never null.
+
+Heavy imports (OpenCV, numpy, LiteRT) happen on the first record, not when this module is imported.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import threading
+from collections.abc import Iterable, Mapping
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote_plus
+
+from cloud.bucket import NoSuchKey
+
+if TYPE_CHECKING:
+    from cloud.bucket import Bucket
+    from detection.detectors import Detector
+    from detection.pipeline import SegmentResult
+
+log = logging.getLogger(__name__)
+
+KIND = "segment_analysed"
+CAMERAS_PREFIX = "cameras/"
+
+_bucket: Bucket | None = None
+_bucket_lock = threading.Lock()
+
+
+def _default_bucket() -> Bucket:
+    """The configured bucket, opened once per process (a warm Lambda keeps its client)."""
+    global _bucket
+    with _bucket_lock:
+        if _bucket is None:
+            from cloud.bucket import open_bucket
+            from cloud.config import load_config
+
+            _bucket = open_bucket(load_config())
+        return _bucket
+
+
+def handle(event: Mapping[str, Any], context: object = None) -> dict:
+    """Lambda entry point for S3 notifications (``{"Records": [...]}``)."""
+    return handle_records(event.get("Records") or [], _default_bucket())
+
+
+def handle_records(records: Iterable[Mapping[str, Any]], bucket: Bucket, *,
+                   detector: Detector | None = None) -> dict:
+    """Process S3 records against ``bucket``: the seam tests use (a FolderBucket, a counting detector).
+
+    One analysed record returns its payload; none returns a ``segment_skipped`` payload with the reasons;
+    several (S3 sends one per event, but the shape allows more) return ``segments_analysed`` with a list.
+    """
+    results: list[dict] = []
+    skipped: list[dict] = []
+    for record in records:
+        key, reason = _accept(record, bucket)
+        if reason is not None:
+            log.info("skipping %s: %s", key or "record", reason)
+            skipped.append({"segment_key": key, "reason": reason})
+            continue
+        obj = record["s3"]["object"]
+        payload = process(bucket, key, etag=str(obj.get("eTag") or "").strip('"'), detector=detector)
+        if payload.get("kind") == KIND:
+            results.append(payload)
+        else:
+            skipped.append(payload)
+    if len(results) == 1:
+        return results[0]
+    if not results:
+        return {"kind": "segment_skipped", "bucket": bucket.name, "skipped": skipped}
+    return {"kind": "segments_analysed", "bucket": bucket.name, "results": results, "skipped": skipped}
+
+
+def _accept(record: Mapping[str, Any], bucket: Bucket) -> tuple[str | None, str | None]:
+    """The record's decoded key, and why it is skipped (None to process it)."""
+    try:
+        event_name = str(record["eventName"])
+        s3 = record["s3"]
+        bucket_name = s3["bucket"]["name"]
+        key = unquote_plus(s3["object"]["key"])  # S3 URL-encodes keys, spaces as '+'
+    except (KeyError, TypeError) as exc:
+        return None, f"not an S3 notification record (missing {exc})"
+    if not event_name.startswith("ObjectCreated"):
+        return key, f"event {event_name} is not ObjectCreated"
+    if bucket_name != bucket.name:
+        return key, f"event for bucket {bucket_name!r}, this function serves {bucket.name!r}"
+    if segment_names(key) is None:
+        return key, f"not under {CAMERAS_PREFIX}<camera>/"
+    return key, None
+
+
+def segment_names(key: str) -> tuple[str, str] | None:
+    """(camera, segment stem) of ``cameras/<camera>/<path>.<ext>``; the stem keeps sub-folders
+    (``2026/11/27/10-00-00Z``) so that two days' ``10-00-00Z`` never share a result."""
+    if not key.startswith(CAMERAS_PREFIX):
+        return None
+    parts = key[len(CAMERAS_PREFIX):].split("/")
+    if len(parts) < 2 or not parts[0] or not parts[-1] or any(p in ("", ".", "..") for p in parts):
+        return None
+    rest = PurePosixPath(*parts[1:])
+    return parts[0], str(rest.with_suffix("")) if rest.suffix else str(rest)
+
+
+def output_keys(key: str, etag: str) -> tuple[str, str]:
+    """(snapshot key, result key) of a segment version: ``snapshots|results/<camera>/<stem>-<etag12>``."""
+    names = segment_names(key)
+    if names is None:
+        raise ValueError(f"not a segment key: {key!r}")
+    camera, stem = names
+    tag = etag[:12]
+    return f"snapshots/{camera}/{stem}-{tag}.jpg", f"results/{camera}/{stem}-{tag}.json"
+
+
+def process(bucket: Bucket, key: str, *, etag: str = "", detector: Detector | None = None) -> dict:
+    """Analyse one segment version (or return its stored result) and store snapshot + result JSON."""
+    if not etag:  # a hand-made event: the object's current version is the one meant
+        info = bucket.head(key)
+        if info is None:
+            return {"kind": "segment_skipped", "segment_key": key, "reason": "object no longer exists"}
+        etag = info.etag
+    snapshot_key, result_key = output_keys(key, etag)
+    try:
+        stored = json.loads(bucket.get(result_key))
+    except NoSuchKey:
+        stored = None
+    if stored is not None:
+        log.info("s3://%s/%s (eTag %s) already analysed: returning %s", bucket.name, key, etag, result_key)
+        return {**stored, "duplicate": True}
+
+    from detection.pipeline import analyse, start_time_from_name
+
+    camera = segment_names(key)[0]  # type: ignore[index]  # _accept checked the key
+    with tempfile.TemporaryDirectory(prefix="corb-segment-") as tmp:
+        path = Path(tmp) / ("segment" + PurePosixPath(key).suffix.lower())
+        try:
+            info = bucket.download(key, path)
+        except NoSuchKey:
+            log.warning("s3://%s/%s vanished before it could be analysed", bucket.name, key)
+            return {"kind": "segment_skipped", "segment_key": key, "reason": "object no longer exists"}
+        if info.etag and info.etag.strip('"') != etag:
+            # Overwritten since the notification: that newer version has its own event and its own result.
+            log.warning("s3://%s/%s changed since the event (eTag %s, now %s)", bucket.name, key, etag,
+                        info.etag)
+            return {"kind": "segment_skipped", "segment_key": key,
+                    "reason": f"object changed since the event (eTag {etag} is now {info.etag})"}
+        result = analyse(path, camera=camera, detector=detector, name=f"s3://{bucket.name}/{key}",
+                         start_time=start_time_from_name(key), end_time=info.last_modified)
+
+    payload = build_payload(result, bucket=bucket.name, key=key, etag=etag, snapshot_key=snapshot_key,
+                            result_key=result_key)
+    bucket.put(snapshot_key, result.snapshot_jpeg, "image/jpeg")
+    try:
+        bucket.put(result_key, json.dumps(payload, separators=(",", ":")).encode(), "application/json")
+    except BaseException:
+        bucket.delete(snapshot_key)  # no commit marker: leave nothing half-done behind
+        raise
+    log.info("s3://%s/%s: peak %d, mean %.2f, %d unique -> %s", bucket.name, key, result.peak, result.mean,
+             result.unique_people, result_key)
+    return {**payload, "duplicate": False}
+
+
+def build_payload(result: SegmentResult, *, bucket: str, key: str, etag: str, snapshot_key: str,
+                  result_key: str) -> dict:
+    """The bus payload: small (no boxes, no tracks), JSON-ready, everything a bot needs to tell people."""
+    s = result.summary(tracks=False)
+    return {
+        "kind": KIND,
+        "camera": result.camera,
+        "bucket": bucket,
+        "segment_key": key,
+        "etag": etag,
+        "start_time": s["start_time"],
+        "end_time": s["end_time"],
+        "duration_s": s["duration_s"],
+        "frames_decoded": result.frames_decoded,
+        "frames_analysed": result.frames_analysed,
+        "frames_detected": result.frames_detected,
+        "analysis_fps": result.analysis_fps,
+        "counts": result.counts,
+        "peak": result.peak,
+        "mean": s["mean"],
+        "unique_people": result.unique_people,
+        "best_frame": s["best_frame"],
+        "snapshot_key": snapshot_key,
+        "result_key": result_key,
+        "model": result.model,
+        "timings_ms": s["timings_ms"],
+        "capped": result.capped,
+    }

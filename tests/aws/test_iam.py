@@ -1,0 +1,99 @@
+"""The Lambda roles' policies (deploy/iam/*.json): parse, are referenced by their stage, grant no wildcard
+action or resource, and give each function only the bucket prefixes, bus and functions it uses."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cloud.aws import session
+from cloud.aws.stages import Deployment, read_settings, stage_config
+
+ROOT = Path(__file__).resolve().parents[2]
+STAGES = ["dev", "dev_detection", "prod", "prod_detection"]
+
+
+def policy(stage: str) -> dict:
+    conf = stage_config(read_settings(), stage)
+    return json.loads((ROOT / conf["attach_policy"]).read_text())
+
+
+def grants(doc: dict) -> dict[str, set[str]]:
+    """action -> resources, over every Allow statement."""
+    out: dict[str, set[str]] = {}
+    for st in doc["Statement"]:
+        assert st["Effect"] == "Allow"
+        actions = [st["Action"]] if isinstance(st["Action"], str) else st["Action"]
+        resources = [st["Resource"]] if isinstance(st["Resource"], str) else st["Resource"]
+        for a in actions:
+            out.setdefault(a, set()).update(resources)
+    return out
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_every_stage_has_its_own_role_and_policy_file(stage: str) -> None:
+    conf = stage_config(read_settings(), stage)
+    assert conf["attach_policy"] == f"deploy/iam/{stage}.json"
+    assert conf["role_name"].startswith(f"corb-{stage.split('_')[0]}-")
+    doc = policy(stage)
+    assert doc["Version"] == "2012-10-17"
+    assert all(set(st) <= {"Sid", "Effect", "Action", "Resource"} for st in doc["Statement"])
+    assert len({st["Sid"] for st in doc["Statement"]}) == len(doc["Statement"])
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_no_wildcard_actions_or_resources(stage: str) -> None:
+    for action, resources in grants(policy(stage)).items():
+        assert "*" not in action, action
+        for r in resources:
+            assert r != "*" and not r.endswith(":*:*") and ":::*" not in r, r
+            service = action.split(":")[0]
+            assert r.startswith(f"arn:aws:{service}:"), (action, r)
+            # the account is the only wildcard segment (the policy files are shared by accounts), beside
+            # the log streams of one named log group
+            parts = r.split(":")
+            allowed = [4, len(parts) - 1] if service == "logs" else [4]
+            assert [i for i, part in enumerate(parts) if part == "*"] in ([], [4], allowed), r
+
+
+@pytest.mark.parametrize("group", ["dev", "prod"])
+def test_each_function_gets_only_what_it_uses(group: str) -> None:
+    settings = read_settings()
+    bucket = stage_config(settings, group)["environment_variables"]["CORB_BUCKET"]
+    b = f"arn:aws:s3:::{bucket}"
+    deployment = Deployment.load(group)
+    web, detection = deployment.stages[0].lambda_name, deployment.stages[1].lambda_name
+    bus = {"arn:aws:events:us-east-1:*:event-bus/default"}
+
+    d = grants(policy(f"{group}_detection"))
+    assert d["s3:GetObject"] == {f"{b}/cameras/*", f"{b}/results/*"}
+    assert d["s3:PutObject"] == {f"{b}/snapshots/*", f"{b}/results/*"}
+    assert d["s3:DeleteObject"] == {f"{b}/snapshots/*"}
+    assert d["s3:ListBucket"] == {b}  # without it a missing key is 403, not NoSuchKey
+    assert d["events:PutEvents"] == bus  # its onSuccess / onFailure destinations
+    assert {r.rsplit("/", 1)[-1] for r in d["logs:PutLogEvents"]} == {f"{detection}:*"}
+    assert not any(a.startswith("lambda:") for a in d)
+
+    w = grants(policy(group))
+    assert f"{b}/cameras/*" not in w["s3:GetObject"]  # the web never reads video
+    assert w["s3:PutObject"] == {f"{b}/events/large/*"}
+    assert w["events:PutEvents"] == bus
+    assert w["lambda:InvokeFunction"] == {f"arn:aws:lambda:us-east-1:*:function:{name}"
+                                          for name in (web, detection)}
+    assert {r.rsplit("/", 1)[-1] for r in w["logs:PutLogEvents"]} == {f"{web}:*"}
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_iam_accepts_the_documents(aws: str, stage: str) -> None:
+    """Put over the wire as Zappa puts them (an inline role policy); moto validates the grammar."""
+    iam = session.client("iam")
+    iam.create_role(RoleName="r", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                "Principal": {"Service": "lambda.amazonaws.com"}}]}))
+    doc: Any = policy(stage)
+    iam.put_role_policy(RoleName="r", PolicyName="zappa-permissions", PolicyDocument=json.dumps(doc))
+    got = iam.get_role_policy(RoleName="r", PolicyName="zappa-permissions")["PolicyDocument"]
+    assert got == doc

@@ -1,0 +1,114 @@
+"""The ``corb`` command: help, clear errors, and ``corb sms`` against a live ``corb serve``."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from bot.cli import main
+from bot.models import Camera, User
+from tests.bot.conftest import MEMBER, STRANGER
+
+ROOT = Path(__file__).resolve().parents[2]
+CORB = [sys.executable, "-c", "from bot.cli import main; main()"]
+
+
+def test_help_lists_every_local_command() -> None:
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0
+    for name in ("serve", "db", "users", "cameras", "ingest", "sms", "outbox", "replay"):
+        assert re.search(rf"^\s+{name}\s", result.output, re.M), name
+    for sub in (["serve"], ["db", "upgrade"], ["users", "add"], ["cameras", "add"], ["ingest"], ["sms"],
+                ["outbox"], ["replay"]):
+        assert CliRunner().invoke(main, [*sub, "--help"]).exit_code == 0, sub
+
+
+def test_users_add_refuses_a_number_that_is_not_e164(services: Any) -> None:
+    result = CliRunner().invoke(main, ["users", "add", "555-1234", "--name", "Bob"])
+    assert result.exit_code == 2
+    assert "'555-1234' is not an E.164 phone number" in result.output and "+15551234567" in result.output
+
+
+def test_users_and_cameras_add_are_idempotent_upserts(services: Any) -> None:
+    run = CliRunner().invoke
+    added = run(main, ["users", "add", "+1 (555) 000-0002", "--name", "Max", "--role", "cleaner"])
+    assert added.exit_code == 0 and "Added cleaner Max (+15550000002)." in added.output
+    assert "Updated" in run(main, ["users", "add", "+15550000002", "--name", "Maxine"]).output
+    assert run(main, ["cameras", "add", "lobby", "--name", "Lobby", "--area", "lobby"]).exit_code == 0
+    assert run(main, ["cameras", "add", "lobby", "--area", "hall"]).exit_code == 0
+    with services.sessions() as s:
+        [user] = s.scalars(select(User)).all()
+        [camera] = s.scalars(select(Camera)).all()
+    assert (user.phone, user.name, user.role.value) == ("+15550000002", "Maxine", "member")
+    assert (camera.name, camera.area) == ("Lobby", "hall")
+    assert "+15550000002" in run(main, ["users", "list"]).output
+    assert "lobby" in run(main, ["cameras", "list"]).output
+
+
+def test_ingest_stores_a_segment_where_a_camera_would(services: Any, people: Any, tmp_path: Path) -> None:
+    run = CliRunner().invoke
+    clip = ROOT / "tests" / "data" / "empty-scene.mkv"
+    result = run(main, ["ingest", str(clip), "--camera", "lobby"])
+    assert result.exit_code == 0, result.output
+    [obj] = list(services.bucket.list("cameras/lobby/"))
+    assert re.fullmatch(r"cameras/lobby/\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ\.mkv", obj.key)
+    assert obj.size == clip.stat().st_size
+    avi = tmp_path / "clip.avi"
+    avi.write_bytes(b"RIFF")
+    result = run(main, ["ingest", str(avi), "--camera", "lobby"])
+    assert result.exit_code == 2 and "is not a .mkv file" in result.output
+    assert "no camera 'nope'" in run(main, ["ingest", str(clip), "--camera", "nope"]).output
+
+
+@pytest.fixture
+def live_server(services: Any, people: Any, corb_env: dict[str, str]) -> Any:
+    """``corb serve --port 0`` in a subprocess on this test's database; yields (env, process)."""
+    env = {**os.environ, **corb_env, "DATABASE_URL": services.config.database_url, "CORB_PORT": "0"}
+    proc = subprocess.Popen([*CORB, "serve", "--port", "0", "--workers", "2"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    line = ""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and "running at" not in line:
+        line = proc.stdout.readline() if proc.stdout else ""
+        assert line or proc.poll() is None, "corb serve exited early"
+    port = re.search(r"http://127\.0\.0\.1:(\d+)", line).group(1)
+    yield {**env, "CORB_PORT": port}, proc
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+def test_corb_sms_talks_to_a_live_server_like_a_phone(live_server: Any) -> None:
+    env, proc = live_server
+    corb = CORB
+    out = subprocess.run([*corb, "sms", MEMBER, "help"], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "< Corb: STATUS [cam]" in out.stdout
+    out = subprocess.run([*corb, "sms", MEMBER, "cameras", "--wait", "20"], env=env, capture_output=True,
+                         text=True, timeout=60)
+    assert "(no immediate reply)" in out.stdout
+    assert f"[SMS to {MEMBER}" in out.stdout and "Cameras: kitchen (Kitchen); lobby (Lobby)" in out.stdout
+    out = subprocess.run([*corb, "sms", STRANGER, "status"], env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert "not registered" in out.stdout
+    out = subprocess.run([*corb, "outbox", "--to", MEMBER, "--json"], env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert '"to": "+15550000002"' in out.stdout
+    proc.send_signal(signal.SIGTERM)  # graceful: lets running functions finish
+    assert proc.wait(timeout=40) == 0
+    assert "Stopped." in proc.stdout.read()
+
+
+def test_corb_sms_says_clearly_when_no_server_runs(corb_env: dict[str, str]) -> None:
+    result = CliRunner().invoke(main, ["sms", MEMBER, "status", "--url", "http://127.0.0.1:9/sms"])
+    assert result.exit_code == 1 and "Is `corb serve` running?" in result.output

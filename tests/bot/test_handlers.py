@@ -1,0 +1,291 @@
+"""The bot's handlers end to end: a signed SMS in, the real LocalBus and LocalRuntime, texts out."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import func, select
+
+from bot import replies
+from bot.models import AlertSent, CleaningRequest, Detection, Setting, Subscription, User
+from cloud.declaration import load_declaration
+from cloud.models import DeadLetter
+from cloud.runtime import LocalRuntime
+from tests.bot.conftest import ADMIN, CLEANER, MEMBER, destination, outbox, segment_result
+
+
+@pytest.fixture
+def runtime(services: Any) -> Iterator[LocalRuntime]:
+    rt = LocalRuntime(services.sessions, load_declaration("dev"), workers=2, poll_interval=0.05,
+                      backoff_base=0.05, schedules=False)
+    yield rt
+    rt.stop()
+
+
+def settle(runtime: LocalRuntime) -> None:
+    assert runtime.run_until_idle(timeout=30)
+
+
+def jpeg(services: Any, key: str) -> str:
+    ok, data = cv2.imencode(".jpg", np.full((48, 64, 3), 128, np.uint8))
+    assert ok
+    services.bucket.put(key, data.tobytes(), "image/jpeg")
+    return key
+
+
+def analysed(services: Any, runtime: LocalRuntime, result: dict) -> None:
+    """A segment result arrives as the detection function's onSuccess destination event."""
+    runtime.invoke_async("tests.bot.fake_functions.detect", {"result": result})
+    settle(runtime)
+
+
+def test_status_answers_with_the_count_from_the_latest_detection(sms, services, people, runtime, now) -> None:
+    analysed(services, runtime, segment_result("lobby", now - timedelta(minutes=5), counts=[1, 4, 3]))
+    sms(MEMBER, "statsu lobby")
+    settle(runtime)
+    [reply] = outbox(services, MEMBER)
+    assert reply.status == "sent"
+    assert reply.body.startswith("Lobby: 3 people at ") and "Peak today 4." in reply.body
+
+
+def test_status_of_every_camera_and_the_camera_list(sms, services, people, runtime) -> None:
+    sms(MEMBER, "status")
+    sms(MEMBER, "cameras")
+    settle(runtime)
+    bodies = sorted(m.body for m in outbox(services, MEMBER))
+    assert bodies[0].startswith("Cameras: kitchen (Kitchen); lobby (Lobby)")
+    assert bodies[1] == "Kitchen: no video analysed yet.\nLobby: no video analysed yet."
+
+
+def test_status_of_an_unknown_camera_says_so(sms, services, people, runtime) -> None:
+    sms(MEMBER, "status garage")
+    settle(runtime)
+    [reply] = outbox(services, MEMBER)
+    assert reply.body == 'No camera called "garage". Cameras: kitchen, lobby'
+
+
+def test_snapshot_is_an_mms_whose_link_serves_the_jpeg(sms, services, people, runtime, client, now) -> None:
+    key = jpeg(services, "snapshots/lobby/1.jpg")
+    analysed(services, runtime, segment_result("lobby", now, counts=[0, 2], snapshot_key=key))
+    sms(MEMBER, "snapshop lobby")
+    settle(runtime)
+    [mms] = [m for m in outbox(services, MEMBER) if m.media_key]
+    assert mms.media_key == key and mms.body.startswith("Lobby at ")
+    assert mms.media_url.startswith(services.config.base_url + "/media/")
+    resp = client.get(mms.media_url.removeprefix(services.config.base_url))
+    assert resp.status_code == 200 and resp.mimetype == "image/jpeg"
+    assert resp.data[:3] == b"\xff\xd8\xff"
+    assert resp.headers["Cache-Control"].startswith("private")
+
+
+def test_snapshot_before_any_video_says_so(sms, services, people, runtime) -> None:
+    sms(MEMBER, "snapshot kitchen")
+    settle(runtime)
+    [reply] = outbox(services, MEMBER)
+    assert reply.media_key is None and reply.body == replies.no_snapshot("Kitchen")
+
+
+def test_media_links_are_refused_when_forged_or_expired(services, people, client) -> None:
+    key = jpeg(services, "snapshots/x.jpg")
+    good = services.bucket.presigned_url(key).removeprefix(services.config.base_url)
+    assert client.get(good).status_code == 200
+    assert client.get(good[:-3] + "abc").status_code == 403
+    expired = services.bucket.presigned_url(key, expires_in=-5).removeprefix(services.config.base_url)
+    assert client.get(expired).status_code == 403
+    assert client.get("/media/not-a-token").status_code == 403
+
+
+def test_request_cleaning_reports_to_cleaners_and_numbers_the_request(sms, services, people, runtime,
+                                                                      now) -> None:
+    analysed(services, runtime, segment_result("kitchen", now - timedelta(minutes=30), counts=[2, 2],
+                                               seconds=600))
+    analysed(services, runtime, segment_result("kitchen", now - timedelta(minutes=10), counts=[4, 0],
+                                               seconds=300))
+    sms(MEMBER, "pls request cleaning in the kitchen - coffee spilled")
+    settle(runtime)
+    with services.sessions() as s:
+        req = s.scalars(select(CleaningRequest)).one()
+    assert (req.area, req.note, req.status) == ("kitchen", "coffee spilled", "open")
+    [report] = outbox(services, CLEANER)
+    assert report.body.startswith(f"Cleaning request #{req.id}: kitchen.")
+    # 2 people x 10 min + 2 (mean of 4, 0) x 5 min = 30 people-minutes; peak 4.
+    assert "30 people-minutes, peak 4 people" in report.body
+    assert "Note: coffee spilled" in report.body and f"DONE {req.id}" in report.body
+    [confirmation] = outbox(services, MEMBER)
+    assert confirmation.body == replies.request_confirmation(req.id, 1)
+    assert outbox(services, ADMIN) == []
+
+    sms(MEMBER, f"done {req.id}")  # not a cleaner
+    sms(CLEANER, "done 999")
+    sms(CLEANER, f"done {req.id}")
+    settle(runtime)
+    to_member = [m.body for m in outbox(services, MEMBER)]  # handlers run concurrently: any order
+    assert replies.NOT_A_CLEANER in to_member
+    assert replies.request_done(req.id, "kitchen", "Cleo Cleaner") in to_member
+    bodies = [m.body for m in outbox(services, CLEANER)]
+    assert replies.request_unknown(999) in bodies and replies.request_closed(req.id) in bodies
+    with services.sessions() as s:
+        req = s.get(CleaningRequest, req.id)
+        assert req.status == "done" and req.closed_by_id == people[CLEANER]
+
+    # The next request for the kitchen counts only what happened after that cleaning.
+    sms(ADMIN, "request cleaning kitchen")
+    settle(runtime)
+    assert "No camera data for this area." in outbox(services, CLEANER)[-1].body
+
+
+def test_a_redelivered_command_is_acted_on_once(services, people, runtime) -> None:
+    from tests.bot.conftest import sms_event
+
+    event = sms_event("request_cleaning", MEMBER, area="lobby", note="mud")
+    for _ in range(2):
+        runtime.invoke_async("bot.handlers.cleaning.record_request", event)
+    settle(runtime)
+    with services.sessions() as s:
+        assert s.scalar(select(func.count(CleaningRequest.id))) == 1
+    assert len(outbox(services, CLEANER)) == 1 and len(outbox(services, MEMBER)) == 1
+
+
+def test_subscribe_and_unsubscribe(sms, services, people, runtime) -> None:
+    sms(MEMBER, "subscibe lobby")
+    sms(ADMIN, "subscribe all")
+    settle(runtime)
+    sms(ADMIN, "unsubscribe lobby")
+    settle(runtime)
+    with services.sessions() as s:
+        subs = sorted((u, c) for u, c in s.execute(select(Subscription.user_id, Subscription.camera_id)))
+    assert len(subs) == 2 and (people[ADMIN], None) in subs
+    assert outbox(services, MEMBER)[-1].body == replies.subscribed("Lobby")
+    assert outbox(services, ADMIN)[-1].body == replies.follows_all("Lobby")
+    sms(MEMBER, "unsubscribe all")
+    settle(runtime)
+    assert outbox(services, MEMBER)[-1].body == replies.unsubscribed(None)
+
+
+def subscribe(services: Any, phone: str, camera_id: int | None = None) -> None:
+    with services.session() as s:
+        s.add(Subscription(user_id=s.scalar(select(User.id).where(User.phone == phone)), camera_id=camera_id))
+
+
+def alerts_to(services: Any, phone: str) -> list:
+    return [m for m in outbox(services, phone) if m.body.startswith("Corb alert")]
+
+
+def test_the_same_segment_twice_is_one_detection_and_one_alert(services, people, runtime, now) -> None:
+    subscribe(services, MEMBER)
+    key = jpeg(services, "snapshots/lobby/a.jpg")
+    result = segment_result("lobby", now, counts=[0, 1, 2], snapshot_key=key)
+    analysed(services, runtime, result)
+    analysed(services, runtime, result)
+    with services.sessions() as s:
+        assert s.scalar(select(func.count(Detection.id))) == 1
+    [alert] = alerts_to(services, MEMBER)
+    assert alert.media_key == key and "2 people at Lobby" in alert.body
+
+
+def test_people_appear_only_after_an_empty_moment(services, people, runtime, now) -> None:
+    subscribe(services, MEMBER)
+    with services.session() as s:
+        s.add(Setting(key="alert_cooldown_s", value="0"))
+    t = now - timedelta(minutes=10)
+    for i, counts in enumerate([[0, 0], [0, 2], [2, 1], [1, 0], [0, 1], [0, 0]]):
+        analysed(services, runtime, segment_result("lobby", t + timedelta(minutes=i), counts=counts))
+    # Appear: segment 1 (after empty 0), segment 4 (after 3 ended empty). Not 2 (continues), 3 (ends).
+    assert len(alerts_to(services, MEMBER)) == 2
+    # After a gap (camera off), someone there counts as appearing even if the last frame had people.
+    analysed(services, runtime, segment_result("lobby", t + timedelta(minutes=6), counts=[3, 3]))
+    analysed(services, runtime, segment_result("lobby", t + timedelta(minutes=30), counts=[3]))
+    assert len(alerts_to(services, MEMBER)) == 4
+
+
+def test_alert_cooldown_per_user_and_camera(services, people, runtime, now) -> None:
+    subscribe(services, MEMBER)
+    t = now - timedelta(minutes=10)
+    for i in range(3):  # appear and leave, three times: within the default 600 s cooldown
+        analysed(services, runtime, segment_result("lobby", t + timedelta(minutes=2 * i), counts=[0, 1, 0]))
+    analysed(services, runtime, segment_result("kitchen", t, counts=[1]))
+    lobby = [m for m in alerts_to(services, MEMBER) if "at Lobby" in m.body]
+    assert len(lobby) == 1 and len(alerts_to(services, MEMBER)) == 2  # the kitchen is a separate camera
+    with services.session() as s:
+        s.add(Setting(key="alert_cooldown_s", value="60"))
+        for sent in s.scalars(select(AlertSent)):
+            sent.sent_at -= timedelta(seconds=61)
+    analysed(services, runtime, segment_result("lobby", t + timedelta(minutes=8), counts=[0, 1, 0]))
+    assert len([m for m in alerts_to(services, MEMBER) if "at Lobby" in m.body]) == 2
+
+
+def test_opted_out_users_are_never_alerted(services, people, runtime, now) -> None:
+    subscribe(services, MEMBER)
+    subscribe(services, ADMIN)
+    with services.session() as s:
+        s.execute(User.__table__.update().where(User.phone == MEMBER).values(opted_out=True))
+    analysed(services, runtime, segment_result("lobby", now, counts=[2]))
+    assert alerts_to(services, MEMBER) == [] and len(alerts_to(services, ADMIN)) == 1
+
+
+def test_a_failing_handler_is_retried_twice_then_dead_lettered_and_replayable(sms, services, people,
+                                                                              runtime, monkeypatch) -> None:
+    from bot.cli import main
+    from bot.messenger import OutboxMessenger
+
+    attempts: list[int] = []
+
+    def broken(self: Any, message_id: int) -> str:
+        attempts.append(message_id)
+        raise ConnectionError("carrier unreachable")
+
+    monkeypatch.setattr(OutboxMessenger, "deliver", broken)
+    sms(MEMBER, "status lobby")
+    settle(runtime)
+    assert len(attempts) == 3  # the first try and two retries, all for the one queued reply
+    with services.sessions() as s:
+        [letter] = s.scalars(select(DeadLetter)).all()
+    assert letter.function == "bot.handlers.status.handle" and "carrier unreachable" in letter.error
+    assert [m.status for m in outbox(services, MEMBER)] == ["queued"]
+
+    monkeypatch.undo()
+    result = CliRunner().invoke(main, ["replay", "--all"], env={"DATABASE_URL": services.config.database_url})
+    assert result.exit_code == 0, result.output
+    assert f"{letter.id}" in result.output
+    settle(runtime)
+    [reply] = outbox(services, MEMBER)
+    assert reply.status == "sent" and reply.body.startswith("Lobby: ")
+
+
+def test_retention_purges_old_detections_snapshots_and_media(services, people, runtime, now) -> None:
+    from bot.handlers.retention import purge
+    from bot.models import Message
+
+    old_key, new_key = jpeg(services, "snapshots/old.jpg"), jpeg(services, "snapshots/new.jpg")
+    analysed(services, runtime, segment_result("lobby", now - timedelta(days=40), counts=[1],
+                                               snapshot_key=old_key))
+    analysed(services, runtime, segment_result("lobby", now, counts=[1], snapshot_key=new_key))
+    with services.session() as s:
+        s.add(Message(direction="out", sid="SM" + "d" * 32, from_number="corb", to_number=MEMBER, body="x",
+                      media_key=old_key, media_url="http://x", status="sent",
+                      created_at=now - timedelta(days=40)))
+        s.add(Setting(key="retention_days", value="7"))
+    result = purge({}, None)
+    assert (result["detections"], result["messages_media"], result["retention_days"]) == (1, 1, 7)
+    assert services.bucket.head(old_key) is None and services.bucket.head(new_key) is not None
+    with services.sessions() as s:
+        assert [d.snapshot_key for d in s.scalars(select(Detection))] == [new_key]
+    assert purge({}, None)["detections"] == 0
+
+
+def test_handlers_read_both_event_shapes() -> None:
+    from bot.handlers import unwrap
+    from tests.bot.conftest import sms_event
+
+    event = sms_event("status", MEMBER)
+    assert unwrap(event)["command_type"] == "status"
+    result = segment_result("lobby", __import__("datetime").datetime(2026, 1, 1), counts=[1])
+    assert unwrap(destination(result)) == json.loads(json.dumps(result))
+    assert unwrap({"command_type": "done"}) == {"command_type": "done"}

@@ -1,0 +1,165 @@
+"""The S3-triggered function against a FolderBucket: payload, stored outputs, idempotency, failures."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from cloud.bucket import FolderBucket
+from cloud.events import s3_record
+from detection import handler
+from detection.handler import handle_records, output_keys, segment_names
+from detection.video import VideoError
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+CLIP = DATA / "vtest-clip.mkv"
+KEY = "cameras/front door/2026-11-27T10-00-00Z.mkv"
+
+
+@pytest.fixture
+def bucket(tmp_path: Path) -> FolderBucket:
+    return FolderBucket(tmp_path / "bucket")
+
+
+def upload(bucket: FolderBucket, key: str, data: bytes | Path = CLIP,
+           event: str = "ObjectCreated:Put") -> dict:
+    info = bucket.upload(data, key) if isinstance(data, Path) else bucket.put(key, data)
+    return s3_record(bucket.name, key, size=info.size, etag=info.etag, sequencer="0001", event_name=event)
+
+
+def keys(bucket: FolderBucket) -> list[str]:
+    return sorted(o.key for o in bucket.list())
+
+
+def test_a_segment_is_analysed_and_its_snapshot_and_result_stored(bucket: FolderBucket, counting) -> None:
+    record = upload(bucket, KEY)
+    assert record["s3"]["object"]["key"] == "cameras/front+door/2026-11-27T10-00-00Z.mkv"  # as S3 sends it
+    payload = handle_records([record], bucket, detector=counting)
+    etag = record["s3"]["object"]["eTag"]
+    snapshot_key = f"snapshots/front door/2026-11-27T10-00-00Z-{etag[:12]}.jpg"
+    result_key = f"results/front door/2026-11-27T10-00-00Z-{etag[:12]}.json"
+    assert payload["kind"] == "segment_analysed" and payload["duplicate"] is False
+    assert payload["camera"] == "front door" and payload["bucket"] == bucket.name
+    assert payload["segment_key"] == KEY and payload["etag"] == etag
+    assert payload["start_time"] == "2026-11-27T10:00:00.000Z"
+    assert payload["end_time"] == "2026-11-27T10:00:07.142Z"
+    assert payload["frames_decoded"] == 50 and payload["frames_analysed"] == len(payload["counts"]) == 15
+    assert payload["peak"] == max(payload["counts"]) >= 5 and payload["unique_people"] >= 6
+    assert payload["snapshot_key"] == snapshot_key and payload["result_key"] == result_key
+    assert payload["model"].startswith("nanodet") and payload["timings_ms"]["total"] > 0
+    assert keys(bucket) == sorted([KEY, snapshot_key, result_key])
+    assert bucket.get(snapshot_key)[:2] == b"\xff\xd8"
+    stored = json.loads(bucket.get(result_key))
+    assert stored == {k: v for k, v in payload.items() if k != "duplicate"}
+    text = json.dumps(payload)
+    assert len(text.encode()) < 64_000 and "mot" not in payload
+
+
+def test_a_second_delivery_returns_the_stored_result_without_analysing(bucket: FolderBucket,
+                                                                       counting) -> None:
+    record = upload(bucket, KEY)
+    first = handle_records([record], bucket, detector=counting)
+    calls = counting.calls
+    assert calls == first["frames_detected"] > 0
+    second = handle_records([record], bucket, detector=counting)
+    assert counting.calls == calls  # the detector never ran again
+    assert second["duplicate"] is True
+    assert {k: v for k, v in second.items() if k != "duplicate"} == {k: v for k, v in first.items()
+                                                                      if k != "duplicate"}
+
+
+def test_a_new_version_of_the_same_key_is_analysed_again(bucket: FolderBucket, counting, clip_frames,
+                                                         write_video, tmp_path: Path) -> None:
+    handle_records([upload(bucket, KEY)], bucket, detector=counting)
+    shorter = write_video(tmp_path / "short.mkv", clip_frames(10))
+    again = handle_records([upload(bucket, KEY, shorter)], bucket, detector=counting)
+    assert again["duplicate"] is False and again["frames_decoded"] == 10
+    assert len([k for k in keys(bucket) if k.startswith("results/")]) == 2
+
+
+@pytest.mark.parametrize("key, camera", [
+    ("cameras/lobby/a+b c.mkv", "lobby"),  # a literal '+' is sent as %2B, a space as '+'
+    ("cameras/back yard/2026/11/27/10-00-00Z.mkv", "back yard"),
+])
+def test_url_encoded_keys(bucket: FolderBucket, detector, key: str, camera: str) -> None:
+    payload = handle_records([upload(bucket, key)], bucket, detector=detector)
+    assert payload["segment_key"] == key and payload["camera"] == camera
+    assert bucket.head(payload["snapshot_key"]) is not None
+
+
+def test_nested_segment_paths_keep_their_folders_in_output_keys() -> None:
+    assert segment_names("cameras/lobby/2026/11/27/10-00-00Z.mkv") == ("lobby", "2026/11/27/10-00-00Z")
+    assert output_keys("cameras/lobby/x.mkv", "0123456789abcdef") == (
+        "snapshots/lobby/x-0123456789ab.jpg", "results/lobby/x-0123456789ab.json")
+    for bad in ("cameras/x.mkv", "cameras//x.mkv", "videos/lobby/x.mkv", "cameras/lobby/"):
+        assert segment_names(bad) is None
+
+
+def test_start_time_falls_back_to_upload_time_minus_duration(bucket: FolderBucket, detector) -> None:
+    key = "cameras/lobby/segment-0001.mkv"
+    record = upload(bucket, key)
+    modified = bucket.head(key).last_modified
+    payload = handle_records([record], bucket, detector=detector)
+    expected = modified - timedelta(seconds=50 / 7)
+    assert payload["start_time"] == expected.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@pytest.mark.parametrize("content", [b"", b"\x00" * 10_000, CLIP.read_bytes()[:3000]],
+                         ids=["empty", "zeros", "truncated"])
+def test_a_bad_object_raises_and_leaves_no_partial_output(bucket: FolderBucket, counting,
+                                                         content: bytes) -> None:
+    record = upload(bucket, KEY, content)
+    with pytest.raises(VideoError, match="cameras/front door/2026-11-27T10-00-00Z.mkv"):
+        handle_records([record], bucket, detector=counting)
+    assert keys(bucket) == [KEY] and counting.calls == 0
+
+
+def test_no_snapshot_is_left_when_the_result_cannot_be_written(bucket: FolderBucket, detector) -> None:
+    class FailingResults(FolderBucket):
+        def put(self, key: str, data: bytes, content_type: str | None = None):
+            if key.startswith("results/"):
+                raise OSError("disk full")
+            return super().put(key, data, content_type)
+
+    failing = FailingResults(bucket.root)
+    record = upload(failing, KEY)
+    with pytest.raises(OSError, match="disk full"):
+        handle_records([record], failing, detector=detector)
+    assert keys(failing) == [KEY]
+
+
+def test_records_that_are_not_new_segments_are_skipped_with_a_reason(bucket: FolderBucket, counting) -> None:
+    removed = upload(bucket, KEY, event="ObjectRemoved:Delete")
+    outside = upload(bucket, "uploads/lobby/x.mkv")
+    no_camera = upload(bucket, "cameras/x.mkv")
+    other_bucket = upload(bucket, KEY)
+    other_bucket["s3"]["bucket"]["name"] = "someone-else"
+    payload = handle_records([removed, outside, no_camera, other_bucket, {"junk": 1}], bucket,
+                             detector=counting)
+    assert payload["kind"] == "segment_skipped" and counting.calls == 0
+    reasons = [s["reason"] for s in payload["skipped"]]
+    assert "not ObjectCreated" in reasons[0] and "cameras/<camera>/" in reasons[1]
+    assert "cameras/<camera>/" in reasons[2] and "someone-else" in reasons[3] and "not an S3" in reasons[4]
+    assert not [k for k in keys(bucket) if k.startswith(("results/", "snapshots/"))]
+
+
+def test_an_object_deleted_before_processing_is_skipped(bucket: FolderBucket, counting) -> None:
+    record = upload(bucket, KEY)
+    bucket.delete(KEY)
+    payload = handle_records([record], bucket, detector=counting)
+    assert payload["kind"] == "segment_skipped" and "no longer exists" in payload["skipped"][0]["reason"]
+
+
+def test_handle_uses_the_configured_bucket(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, detector) -> None:
+    monkeypatch.setenv("CORB_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("CORB_BUCKET", "folder")
+    monkeypatch.setattr(handler, "_bucket", None)
+    monkeypatch.setattr("detection.pipeline.default_detector", lambda *a, **k: detector)
+    bucket = FolderBucket(tmp_path / "var" / "bucket")
+    payload = handler.handle({"Records": [upload(bucket, KEY)]}, None)
+    assert payload["kind"] == "segment_analysed"
+    assert bucket.head(payload["result_key"]) is not None
+    monkeypatch.setattr(handler, "_bucket", None)

@@ -1,0 +1,49 @@
+"""Motion gating: a static scene costs one detection per interval; a busy one is always looked at."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from detection.motion import MotionConfig, MotionGate, changed_fraction, small_gray
+from detection.video import VideoReader
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+
+
+def decisions(path: Path, gate: MotionGate, fps: float) -> list[bool]:
+    return [gate.should_detect(f.image, f.timestamp_s) for f in VideoReader(path, fps=fps)]
+
+
+def test_static_scene_runs_the_detector_on_the_first_frame_and_then_every_interval() -> None:
+    # 21 frames of the empty plaza with sensor noise, 3 s; 7 fps analysed; at least one run every 1 s.
+    runs = decisions(DATA / "empty-scene.mkv", MotionGate(MotionConfig(max_interval_s=1.0)), fps=7.0)
+    assert len(runs) == 21
+    assert [i for i, r in enumerate(runs) if r] == [0, 7, 14]
+
+
+def test_walking_people_trigger_the_detector_on_every_sampled_frame() -> None:
+    runs = decisions(DATA / "vtest-clip.mkv", MotionGate(), fps=2.0)
+    assert all(runs)
+
+
+def test_a_small_change_triggers_and_a_uniform_noise_does_not() -> None:
+    rng = np.random.default_rng(0)
+    base = np.full((480, 640, 3), 120, np.uint8)
+    noisy = np.clip(base + rng.normal(0, 3, base.shape), 0, 255).astype(np.uint8)
+    walker = base.copy()
+    walker[200:260, 300:320] = 30  # a dark figure 20 x 60 px
+    gate = MotionGate()
+    assert gate.should_detect(base, 0.0)
+    assert not gate.should_detect(noisy, 0.5)
+    assert gate.should_detect(walker, 1.0)
+
+
+def test_helpers() -> None:
+    frame = np.zeros((576, 768, 3), np.uint8)
+    small = small_gray(frame, 160)
+    assert small.shape == (120, 160) and small.dtype == np.uint8
+    assert changed_fraction(small, small, 20) == 0.0
+    assert changed_fraction(small, small + 50, 20) == 1.0
+    assert changed_fraction(small, small[:10], 20) == 1.0  # a size change (new stream) is all change
