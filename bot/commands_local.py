@@ -303,11 +303,15 @@ def sms(sender: str, text: str, url: str | None, to: str | None, wait: float) ->
     if since is None:
         return
     seen = 0
+    pending_answers = list(answer)
     # An immediate answer (help, unknown, refusal) means no handler is working on it: wait only briefly.
     deadline, quiet_until = time.monotonic() + (min(wait, 1.5) if answer else wait), None
     while time.monotonic() < deadline and (quiet_until is None or time.monotonic() < quiet_until):
         for msg in _outbound(since, to=sender):
             since = max(since, msg.id)
+            if msg.body in pending_answers:  # the webhook's own answer, stored as sent: shown above
+                pending_answers.remove(msg.body)
+                continue
             seen += 1
             quiet_until = time.monotonic() + 1.5
             click.echo(_format(msg))

@@ -196,6 +196,11 @@ def _store(svc: Services, row: dict, *, seen_id: int | None, reply: str | None =
                 s.execute(update(User).where(User.id == user_id).values(opted_out=opted_out))
             if refuse:
                 reply = replies.REFUSAL if _may_refuse(s, refuse) else None
+            if reply:
+                # Twilio sends the TwiML answer as an SMS of its own: keep it with the rest of the talk.
+                s.connection().execute(_INSERT, {
+                    "direction": "out", "sid": None, "from_number": row["to_number"],
+                    "to_number": row["from_number"], "body": reply, "status": "sent", "error": None})
             if entry is not None:
                 svc.bus.put_events_in(s, [entry])  # type: ignore[attr-defined]
     except IntegrityError:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import uuid
 from typing import Any
-from xml.etree import ElementTree
 
 from flask import (
     Blueprint,
@@ -69,28 +68,6 @@ def post_as_twilio(phone: str, body: str) -> tuple[int, str]:
     return response.status_code, response.get_data(as_text=True)
 
 
-def record_twiml_replies(phone: str, twiml: str) -> int:
-    """Store the webhook's TwiML answer as the outbound messages Twilio would send from it.
-
-    Quick answers (help, refusals, STOP) come back in the webhook's response, not through the
-    messenger; Twilio turns each ``<Message>`` into an SMS, so the simulator, playing Twilio, does too.
-    """
-    try:
-        root = ElementTree.fromstring(twiml)
-    except ElementTree.ParseError:
-        return 0
-    rows = []
-    for element in root.iter("Message"):
-        body_element = element.find("Body")
-        body = (body_element.text if body_element is not None else element.text) or ""
-        rows.append(Message(direction="out", sid="SM" + uuid.uuid4().hex, from_number=corb_number(),
-                            to_number=phone, body=body.strip(), status="delivered"))
-    if rows:
-        with services().session() as db:
-            db.add_all(rows)
-    return len(rows)
-
-
 def _phones() -> list[SelectChoice]:
     with services().session() as db:
         users = db.scalars(select(User).order_by(User.name)).all()
@@ -144,10 +121,8 @@ def send() -> Response:
             return response
         flash("Choose a phone and type a message.", "error")
         return redirect(url_for("simulator.page", phone=form.phone.data or ""))
-    status, twiml = post_as_twilio(form.phone.data, form.body.data)
+    status, _twiml = post_as_twilio(form.phone.data, form.body.data)
     ok = 200 <= status < 300
-    if ok:
-        record_twiml_replies(form.phone.data, twiml)
     if wants_json:
         response = jsonify(ok=ok, status=status, message="sent" if ok else f"the webhook answered {status}")
         response.status_code = 200 if ok else 502

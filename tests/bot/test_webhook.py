@@ -81,6 +81,17 @@ def test_help_and_unknown_are_answered_at_once_and_not_published(sms, services, 
     assert len(inbound(services)) == 2
 
 
+def test_immediate_answers_are_kept_as_outbound_messages(sms, services, people) -> None:
+    """Twilio sends a TwiML answer as an SMS of its own: the admin's message log must show it."""
+    sms(MEMBER, "help")
+    sms(STRANGER, "status")
+    sms(STRANGER, "status")  # rate-limited: no answer, so nothing stored
+    with services.sessions() as s:
+        out = s.scalars(select(Message).where(Message.direction == "out").order_by(Message.id)).all()
+    assert [(m.from_number, m.to_number, m.body, m.status) for m in out] == [
+        (CORB_NUMBER, MEMBER, replies.HELP, "sent"), (CORB_NUMBER, STRANGER, replies.REFUSAL, "sent")]
+
+
 def test_unknown_numbers_get_one_refusal_then_silence(sms, services, people) -> None:
     assert said(sms(STRANGER, "status")) == replies.REFUSAL
     assert said(sms(STRANGER, "status")) == ""
