@@ -197,8 +197,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"cold start (fresh process, one-frame video, to result): {cold.wall_s:.2f} s")
     if accuracy:
         a = accuracy
+        aware = a.get("count_error_ignore_aware")
         print(f"every-frame accuracy: AP50 {a['ap50']:.3f}  recall {a['recall']:.3f}  precision "
-              f"{a['precision']:.3f}  count error {a['count_error']:.3f}/frame (score >= 0.5)")
+              f"{a['precision']:.3f}  count error {a['count_error']:.3f}/frame"
+              + (f" ({aware:.3f} ignore-aware)" if aware is not None else "") + " at score >= 0.5")
     s = report["every_frame_summary"]
     print(f"people (every frame): peak {s['peak']}, mean {s['mean']:.2f}, unique {s['unique_people']}")
     return 0
