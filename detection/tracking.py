@@ -326,10 +326,12 @@ class Tracker:
 
 def _relink(tracks: list[Track], cfg: TrackerConfig) -> list[Track]:
     """Number the people: a track that starts where, and soon after, another one ended (a walker behind a
-    lamp post, past ``max_age``) continues that person instead of counting a new one."""
+    lamp post, past ``max_age``) continues that person instead of counting a new one. The person was there
+    all along, so the hidden stretch is filled by interpolation, scored below a track's own filled gaps."""
     people = sorted((t for t in tracks if t.confirmed), key=lambda t: t.first_step)
     person_of: dict[int, int] = {}
     linked: set[int] = set()  # tracks already continued by a later one
+    hidden: dict[int, tuple[TrackBox, ...]] = {}  # the boxes that bridge into a continuing track
     next_person = 1
     for b in people:
         start = np.asarray(b.boxes[0].box)
@@ -348,9 +350,20 @@ def _relink(tracks: list[Track], cfg: TrackerConfig) -> list[Track]:
             person_of[b.id] = next_person
             next_person += 1
         else:
-            person_of[b.id] = person_of[best[1].id]
-            linked.add(best[1].id)
-    return [replace(t, person=person_of.get(t.id, 0)) for t in tracks]
+            a = best[1]
+            person_of[b.id] = person_of[a.id]
+            linked.add(a.id)
+            c = cfg.count_threshold
+            hidden[b.id] = _bridge(a.boxes[-1], b.boxes[0], c + (1 - c) / 4)
+    return [replace(t, person=person_of.get(t.id, 0), boxes=hidden.get(t.id, ()) + t.boxes) for t in tracks]
+
+
+def _bridge(before: TrackBox, after: TrackBox, score: float) -> tuple[TrackBox, ...]:
+    """Boxes interpolated for the steps strictly between two boxes."""
+    p0, p1 = np.asarray(before.box), np.asarray(after.box)
+    n = after.step - before.step
+    return tuple(TrackBox(s, tuple(float(v) for v in p0 + (p1 - p0) * (s - before.step) / n), score, False)
+                 for s in range(before.step + 1, after.step))
 
 
 def _centre(box: np.ndarray) -> np.ndarray:
@@ -389,18 +402,14 @@ def _finish_track(track_id: int, live: _Live, confirmed: bool, cfg: TrackerConfi
     # Track confidence: its detector scores, trusted more the longer it has been seen.
     confidence = mean_score * min(1.0, live.hits / cfg.full_hits)
     c = cfg.count_threshold
+    fill = c + (1 - c) * 0.5 * confidence  # a filled box ranks below observed boxes of the track
     boxes: list[TrackBox] = []
-    previous: _Obs | None = None
     for o in observations:
-        if confirmed and previous is not None and 1 < o.step - previous.step <= cfg.max_gap + 1:
-            fill = c + (1 - c) * 0.5 * confidence  # a filled box ranks below observed boxes of the track
-            for s in range(previous.step + 1, o.step):
-                a = (s - previous.step) / (o.step - previous.step)
-                box = (1 - a) * previous.box + a * o.box
-                boxes.append(TrackBox(s, tuple(float(v) for v in box), fill, False))
         blended = 0.5 * o.score + 0.5 * confidence
         out_score = c + (1 - c) * blended if confirmed else c * blended
-        boxes.append(TrackBox(o.step, tuple(float(v) for v in o.box), float(out_score), True))
-        previous = o
+        box = TrackBox(o.step, tuple(float(v) for v in o.box), float(out_score), True)
+        if confirmed and boxes and 1 < o.step - boxes[-1].step <= cfg.max_gap + 1:
+            boxes.extend(_bridge(boxes[-1], box, fill))
+        boxes.append(box)
     return Track(track_id, confirmed, live.hits, mean_score, tuple(boxes))
 
