@@ -10,6 +10,7 @@ class only: that keeps the hot path to one interpreter call plus a few vectorise
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,6 +121,10 @@ class NanoDetLiteRT:
         self.threads = int(threads) if threads else (os.cpu_count() or 1)
         self._interpreter = Interpreter(model_path=str(self.model_path), num_threads=self.threads)
         self._interpreter.allocate_tensors()
+        # One interpreter owns one set of buffers: concurrent invocations (two segments on a worker pool)
+        # would overwrite each other's tensors, so calls take turns. They would only contend for the
+        # same cores anyway.
+        self._lock = threading.Lock()
 
         inputs = self._interpreter.get_input_details()
         if len(inputs) != 1 or len(inputs[0]["shape"]) != 4 or int(inputs[0]["shape"][1]) != 3:
@@ -161,18 +166,19 @@ class NanoDetLiteRT:
         # Write the blob straight into the interpreter's input buffer, and copy out only the person column
         # and the candidate cells' distances: no full-tensor copies. The buffer views must be gone before
         # the next invoke(), hence the short-lived locals.
-        blob = it.tensor(self._input_index)()
-        lb = preprocess(frame, self.input_size, out=blob)[1]
-        del blob
-        it.invoke()
         all_boxes, all_scores = [], []
-        for level in self._levels:
-            person = it.tensor(level.score_index)()[0, :, PERSON].copy()
-            dists = it.tensor(level.dist_index)()[0]
-            boxes, s = decode_level(person, dists, level.centers, level.stride, self.score_threshold)
-            del dists
-            all_boxes.append(boxes)
-            all_scores.append(s)
+        with self._lock:
+            blob = it.tensor(self._input_index)()
+            lb = preprocess(frame, self.input_size, out=blob)[1]
+            del blob
+            it.invoke()
+            for level in self._levels:
+                person = it.tensor(level.score_index)()[0, :, PERSON].copy()
+                dists = it.tensor(level.dist_index)()[0]
+                boxes, s = decode_level(person, dists, level.centers, level.stride, self.score_threshold)
+                del dists
+                all_boxes.append(boxes)
+                all_scores.append(s)
         boxes = np.concatenate(all_boxes)
         scores = np.concatenate(all_scores)
         if scores.size == 0:

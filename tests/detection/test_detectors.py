@@ -160,6 +160,21 @@ def test_boxes_follow_the_frame_size(default_detector: Detector, frames: dict[in
     assert len(full) >= len(GT[701]) - 1
 
 
+def test_concurrent_calls_give_the_same_boxes_as_serial_ones(
+    default_detector: Detector, frames: dict[int, np.ndarray]
+) -> None:
+    """The runtime analyses two segments at once on one cached detector: calls must not corrupt each other."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    inputs = [frames[n] for n in sorted(frames)] * 6
+    serial = [default_detector.detect(f) for f in inputs]
+    with ThreadPoolExecutor(4) as pool:
+        parallel = list(pool.map(default_detector.detect, inputs))
+    assert all(a.shape[0] > 0 for a in serial)
+    for a, b in zip(serial, parallel, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_empty_and_tiny_frames(default_detector: Detector) -> None:
     for frame in (np.zeros((576, 768, 3), np.uint8), np.full((3, 5, 3), 128, np.uint8)):
         dets = default_detector.detect(frame)
