@@ -20,8 +20,4 @@ def main() -> None:
 
 
 for _name in COMMAND_MODULES:
-    try:
-        importlib.import_module(_name).register(main)
-    except ModuleNotFoundError as exc:  # a part not built yet must not break the others
-        if exc.name != _name:
-            raise
+    importlib.import_module(_name).register(main)

@@ -47,6 +47,10 @@ def unwrap(event: Any) -> dict:
     if not isinstance(event, Mapping):
         raise TypeError(f"expected an event object, got {type(event).__name__}")
     detail = event.get("detail")
+    if isinstance(detail, Mapping) and "detail_ref" in detail:  # EventBridge bus offloaded a large detail
+        from cloud.aws.eventbridge import resolve_detail
+
+        detail = resolve_detail(event, services().bucket)["detail"]
     if isinstance(detail, Mapping):
         if "responsePayload" in detail and (event.get("source") == "lambda" or "requestContext" in detail):
             payload = detail.get("responsePayload")

@@ -289,3 +289,16 @@ def test_handlers_read_both_event_shapes() -> None:
     result = segment_result("lobby", __import__("datetime").datetime(2026, 1, 1), counts=[1])
     assert unwrap(destination(result)) == json.loads(json.dumps(result))
     assert unwrap({"command_type": "done"}) == {"command_type": "done"}
+
+
+def test_an_offloaded_large_detail_is_read_back_from_the_bucket(services) -> None:
+    """EventBridge caps an entry at 256 KB; the AWS bus parks a larger detail in the bucket."""
+    from bot.handlers import unwrap
+    from tests.bot.conftest import sms_event
+
+    full = {**sms_event("request cleaning kitchen", MEMBER)["detail"], "note": "x" * 300_000}
+    services.bucket.put("events/large/e1.json", json.dumps(full).encode())
+    event = sms_event("request cleaning kitchen", MEMBER)
+    event["detail"] = {"command_type": full["command_type"],
+                       "detail_ref": {"bucket": services.bucket.name, "key": "events/large/e1.json"}}
+    assert unwrap(event) == full
