@@ -383,9 +383,8 @@ def outbox(phone: str | None, as_json: bool, follow: bool, limit: int) -> None:
 @click.option("--all", "all_", is_flag=True, help="Replay every dead letter not replayed yet.")
 def replay(ids: tuple[int, ...], all_: bool) -> None:
     """Invoke failed functions again with their original event (dead letters)."""
-    from cloud.dead_letters import list_dead_letters
+    from cloud.dead_letters import list_dead_letters, open_invoker
     from cloud.dead_letters import replay as replay_letters
-    from cloud.runtime import LocalInvoker
 
     svc = _services()
     if not ids and not all_:
@@ -399,7 +398,8 @@ def replay(ids: tuple[int, ...], all_: bool) -> None:
             click.echo("Replay with --id N or --all.")
         return
     try:
-        done = replay_letters(svc.sessions, LocalInvoker(svc.sessions), list(ids) if ids else None)
+        done = replay_letters(svc.sessions, open_invoker(svc.config, svc.sessions),
+                              list(ids) if ids else None)
     except KeyError as exc:
         raise click.ClickException(str(exc.args[0])) from None
     if not done:

@@ -147,6 +147,17 @@ def list_dead_letters(session: Session, *, include_replayed: bool = False, funct
     return list(session.scalars(stmt))
 
 
+def open_invoker(config: Any, sessions: sessionmaker) -> Invoker:
+    """Where a replay goes: the local runtime's queue with the local bus, Lambda's async invoke on AWS."""
+    if config.bus == "local":
+        from cloud.runtime import LocalInvoker
+
+        return LocalInvoker(sessions)
+    from cloud.aws.lambda_invoker import LambdaInvoker
+
+    return LambdaInvoker.from_config(config)
+
+
 def replay(sessions: sessionmaker, invoker: Invoker, ids: Sequence[int] | None = None) -> list[Replayed]:
     """Re-invoke each dead letter's original payload on its function; stamps ``replayed_at``.
 

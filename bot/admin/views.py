@@ -384,20 +384,15 @@ def events() -> str:
 
 @bp.post("/events/dead-letters/<int:letter_id>/replay")
 def replay_dead_letter(letter_id: int) -> Response:
-    from cloud.dead_letters import replay
+    from cloud.dead_letters import open_invoker, replay
 
     svc = services()
     with svc.session() as db:
         letter = db.get(DeadLetter, letter_id)
     if letter is None:
         abort(404)
-    if svc.config.bus != "local":
-        flash("Replay from this page needs the local runtime; on AWS use `corb replay`.", "error")
-        return redirect(url_for("admin.events"))
-    from cloud.runtime import LocalInvoker  # queues the invocation; the runtime (corb serve) runs it
-
     try:
-        done = replay(svc.sessions, LocalInvoker(svc.sessions), [letter_id])
+        done = replay(svc.sessions, open_invoker(svc.config, svc.sessions), [letter_id])
     except Exception as exc:  # noqa: BLE001 - show the operator why, keep the page up
         flash(f"Replay of #{letter_id} failed: {exc}", "error")
     else:
