@@ -68,7 +68,8 @@ def guess_type(key: str) -> str:
     return mimetypes.guess_type(key)[0] or "application/octet-stream"
 
 
-def _md5_file(path: Path) -> str:
+def md5_file(path: Path) -> str:
+    """The eTag S3 gives a single-part upload: hex MD5, read in chunks (segments can be large)."""
     h = hashlib.md5()
     with path.open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -102,7 +103,7 @@ class FolderBucket:
 
     def _info(self, key: str, path: Path) -> ObjectInfo:
         st = path.stat()
-        return ObjectInfo(key=key, size=st.st_size, etag=_md5_file(path), content_type=guess_type(key),
+        return ObjectInfo(key=key, size=st.st_size, etag=md5_file(path), content_type=guess_type(key),
                           last_modified=datetime.fromtimestamp(st.st_mtime, UTC))
 
     # -- the interface ---------------------------------------------------------------------------------

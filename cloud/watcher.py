@@ -12,7 +12,6 @@ notified again.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import threading
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.orm import sessionmaker
 
 from cloud import local_bus
+from cloud.bucket import md5_file
 from cloud.events import s3_record
 from cloud.idempotency import first_time, seen
 from cloud.local_bus import enqueue
@@ -42,13 +42,6 @@ TEMP_PREFIX = ".incoming-"
 
 Stat = tuple[int, int]  # size, mtime_ns
 
-
-def _md5(path: Path) -> str:
-    h = hashlib.md5()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class BucketWatcher:
@@ -127,7 +120,7 @@ class BucketWatcher:
             if seen(session, STAT_SCOPE, stat_key):
                 self._done[key] = stat
                 return 0
-        etag = _md5(path)
+        etag = md5_file(path)
         st = path.stat()
         if (st.st_size, st.st_mtime_ns) != stat:  # changed while hashing: not complete after all
             self._seen[key] = ((st.st_size, st.st_mtime_ns), time.monotonic())

@@ -119,8 +119,8 @@ def test_a_restart_does_not_notify_again(bucket: FolderBucket, sessions: session
     bucket.put("cameras/a.mkv", b"first")
     assert poll_until_quiet(make_watcher()) == 1
     hashed: list[Path] = []
-    real_md5 = watcher_module._md5
-    monkeypatch.setattr(watcher_module, "_md5", lambda p: hashed.append(p) or real_md5(p))
+    real_md5 = watcher_module.md5_file
+    monkeypatch.setattr(watcher_module, "md5_file", lambda p: hashed.append(p) or real_md5(p))
     restarted = make_watcher()  # a new process: nothing in memory
     assert poll_until_quiet(restarted) == 0 and restarted.pending() == 0
     assert hashed == []  # known size+mtime: not even re-hashed
