@@ -116,7 +116,9 @@ def cameras(items: Sequence[tuple[str, str, str]]) -> str:
 
 # -- snapshots and alerts -----------------------------------------------------------------------------
 def snapshot_caption(camera: str, taken: datetime, people: int) -> str:
-    return f"{gsm(camera)} at {_when(taken)}: {_people(people)}. Link expires in 1 hour."
+    # The count is the camera's latest; the picture is the segment's busiest moment, which may show more.
+    return (f"{gsm(camera)} at {_when(taken)}: {_people(people)} now. The picture shows the busiest moment. "
+            "Link expires in 1 hour.")
 
 
 def no_snapshot(camera: str | None) -> str:
