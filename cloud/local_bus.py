@@ -154,34 +154,54 @@ def validate_entries(entries: Any, *, bus_name: str = "default") -> list[dict]:
 
 # -- storage (in the caller's transaction) -----------------------------------------------------------
 
+# Core inserts, not ORM objects: this runs inside the webhook's request, where the unit of work's
+# bookkeeping costs more than the rows themselves.
+_INSERT_EVENTS = BusEvent.__table__.insert()
+_INSERT_INVOCATIONS = Invocation.__table__.insert()
+
+
+def _invocation_row(function: str, payload_json: str, *, trigger: str, rule: str | None, event_id: str | None,
+                    request_id: str | None, at: datetime | None, now: datetime) -> dict:
+    return {"request_id": request_id or str(uuid.uuid4()), "function": function, "trigger": trigger,
+            "rule": rule, "event_id": event_id, "payload": payload_json, "status": "pending", "attempts": 0,
+            "next_attempt_at": at or now, "created_at": now, "updated_at": now}
+
+
 def enqueue(session: Session, function: str, payload: Any, *, trigger: str, rule: str | None = None,
             event_id: str | None = None, request_id: str | None = None, at: datetime | None = None) -> str:
     """Add one async invocation of ``function`` with ``payload``; returns its request id."""
-    request_id = request_id or str(uuid.uuid4())
-    now = utcnow()
-    session.add(Invocation(request_id=request_id, function=function, trigger=trigger, rule=rule,
-                           event_id=event_id, payload=json.dumps(payload), status="pending", attempts=0,
-                           next_attempt_at=at or now, created_at=now, updated_at=now))
-    return request_id
+    row = _invocation_row(function, json.dumps(payload), trigger=trigger, rule=rule, event_id=event_id,
+                          request_id=request_id, at=at, now=utcnow())
+    session.execute(_INSERT_INVOCATIONS, [row])
+    return row["request_id"]
 
 
 def store_events(session: Session, events: Iterable[dict], declaration: Declaration, *,
                  bus_name: str = "default") -> list[str]:
     """Insert each event and an invocation per rule it matches, in the caller's transaction."""
-    ids = []
+    ids: list[str] = []
+    event_rows: list[dict] = []
+    invocation_rows: list[dict] = []
     now = utcnow()
     for event in events:
         rules = declaration.rules_for(event)
-        session.add(BusEvent(id=event["id"], bus_name=bus_name, source=event["source"],
-                             detail_type=event["detail-type"], time=now, body=json.dumps(event),
-                             status="pending" if rules else "unmatched", targets=len(rules)))
-        for rule in rules:
-            enqueue(session, rule.function, event, trigger="events", rule=rule.name, event_id=event["id"])
+        body = json.dumps(event)  # the event row and each target's payload are the same JSON
+        event_rows.append({"id": event["id"], "bus_name": bus_name, "source": event["source"],
+                           "detail_type": event["detail-type"], "time": now, "body": body,
+                           "status": "pending" if rules else "unmatched", "targets": len(rules)})
+        invocation_rows.extend(
+            _invocation_row(rule.function, body, trigger="events", rule=rule.name, event_id=event["id"],
+                            request_id=None, at=None, now=now)
+            for rule in rules)
         if not rules:
             log.info("event %s (%s / %s) matched no rule", event["id"], event["source"], event["detail-type"])
         else:
             log.debug("event %s -> %s", event["id"], ", ".join(r.name for r in rules))
         ids.append(event["id"])
+    if event_rows:
+        session.execute(_INSERT_EVENTS, event_rows)
+    if invocation_rows:
+        session.execute(_INSERT_INVOCATIONS, invocation_rows)
     return ids
 
 
