@@ -92,3 +92,18 @@ def services(corb_env: dict[str, str], database_url: str, monkeypatch: pytest.Mo
     yield svc
     use_services(previous)
     svc.close()
+
+
+@pytest.fixture
+def app(services):  # noqa: ANN001, ANN201
+    """The Flask app on ``services``, in testing mode."""
+    from bot import create_app
+
+    app = create_app(services)
+    app.config.update(TESTING=True)
+    return app
+
+
+@pytest.fixture
+def client(app):  # noqa: ANN001, ANN201
+    return app.test_client()

@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
@@ -27,20 +26,6 @@ def new_sid() -> str:
 
 def sign(url: str, params: dict[str, str], token: str = "test-auth-token") -> str:
     return RequestValidator(token).compute_signature(url, params)
-
-
-@pytest.fixture
-def app(services: Any) -> Flask:
-    from bot import create_app
-
-    app = create_app(services)
-    app.config.update(TESTING=True)
-    return app
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
 
 
 @pytest.fixture

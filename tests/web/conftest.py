@@ -11,7 +11,6 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 
 from bot.admin.auth import generate_api_token, generate_password, hash_api_token, hash_password
@@ -43,20 +42,6 @@ def jpeg(width: int = 640, height: int = 360, label: str = "lobby") -> bytes:
     ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 80])
     assert ok
     return data.tobytes()
-
-
-@pytest.fixture
-def app(services: Any) -> Flask:
-    from bot import create_app
-
-    app = create_app(services)
-    app.config.update(TESTING=True)
-    return app
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
 
 
 @pytest.fixture
