@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, abort, current_app, request
 from sqlalchemy import bindparam, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from twilio.request_validator import SIGNATURE_SETTINGS_HEADER, RequestValidator, get_signature_algorithm
 from twilio.twiml.messaging_response import MessagingResponse
@@ -60,6 +61,8 @@ _SEEN = select(Message.id, Message.status).where(Message.sid == bindparam("sid")
 _SENDER = select(User.id, User.phone, User.name, User.opted_out).where(User.phone == bindparam("phone"))
 _INSERT = Message.__table__.insert()
 _CATALOG = select(Camera.slug, Camera.name, Camera.area).order_by(Camera.slug)
+_REFUSAL = select(Refusal.last_at).where(Refusal.phone == bindparam("phone"))
+_INSERT_REFUSAL = Refusal.__table__.insert()
 
 
 def twiml(text: str | None = None) -> Response:
@@ -185,24 +188,25 @@ def _store(svc: Services, row: dict, *, seen_id: int | None, reply: str | None =
            entry: dict | None = None) -> Response:
     """The request's one write transaction: the inbound row first (it takes the write lock), then the
     sender's state, then (local bus) the event. A concurrent duplicate loses on the unique sid and
-    answers nothing."""
+    answers nothing. Plain Core on one connection: this is the hot path, and an ORM session's
+    bookkeeping would cost more than the rows."""
     try:
-        with svc.session() as s:
+        with svc.engine.begin() as conn:
             if seen_id:  # a redelivery of a message whose first attempt failed to publish
-                s.execute(update(Message).where(Message.id == seen_id).values(**row))
+                conn.execute(update(Message).where(Message.id == seen_id).values(**row))
             else:
-                s.connection().execute(_INSERT, row)
+                conn.execute(_INSERT, row)
             if opted_out is not None and user_id is not None:
-                s.execute(update(User).where(User.id == user_id).values(opted_out=opted_out))
+                conn.execute(update(User).where(User.id == user_id).values(opted_out=opted_out))
             if refuse:
-                reply = replies.REFUSAL if _may_refuse(s, refuse) else None
+                reply = replies.REFUSAL if _may_refuse(conn, refuse) else None
             if reply:
                 # Twilio sends the TwiML answer as an SMS of its own: keep it with the rest of the talk.
-                s.connection().execute(_INSERT, {
+                conn.execute(_INSERT, {
                     "direction": "out", "sid": None, "from_number": row["to_number"],
                     "to_number": row["from_number"], "body": reply, "status": "sent", "error": None})
             if entry is not None:
-                svc.bus.put_events_in(s, [entry])  # type: ignore[attr-defined]
+                svc.bus.put_events_in(conn, [entry])  # type: ignore[attr-defined]
     except IntegrityError:
         return twiml()
     if entry is not None:
@@ -212,18 +216,19 @@ def _store(svc: Services, row: dict, *, seen_id: int | None, reply: str | None =
     return twiml(reply)
 
 
-def _may_refuse(s, phone: str) -> bool:  # noqa: ANN001 - a Session
+def _may_refuse(conn: Connection, phone: str) -> bool:
     """Unknown numbers hear "no" once per window; after that, silence (no reply costs, no spam loop)."""
     now = utcnow()
-    refusal = s.get(Refusal, phone)
-    if refusal is None:
-        s.add(Refusal(phone=phone, last_at=now, count=1))
+    found = conn.execute(_REFUSAL, {"phone": phone}).first()
+    if found is None:
+        conn.execute(_INSERT_REFUSAL, {"phone": phone, "last_at": now, "count": 1})
         return True
-    refusal.count += 1
-    if now - refusal.last_at >= REFUSAL_WINDOW:
-        refusal.last_at = now
-        return True
-    return False
+    again = now - found.last_at >= REFUSAL_WINDOW
+    values: dict[str, Any] = {"count": Refusal.count + 1}
+    if again:
+        values["last_at"] = now
+    conn.execute(update(Refusal).where(Refusal.phone == phone).values(**values))
+    return again
 
 
 @bp.post("/sms/status")

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.bus import BusError
@@ -176,7 +177,7 @@ def enqueue(session: Session, function: str, payload: Any, *, trigger: str, rule
     return row["request_id"]
 
 
-def store_events(session: Session, events: Iterable[dict], declaration: Declaration, *,
+def store_events(session: Session | Connection, events: Iterable[dict], declaration: Declaration, *,
                  bus_name: str = "default") -> list[str]:
     """Insert each event and an invocation per rule it matches, in the caller's transaction."""
     ids: list[str] = []
@@ -235,7 +236,7 @@ class LocalBus:
         notify()
         return ids
 
-    def put_events_in(self, session: Session, entries: list[dict]) -> list[str]:
+    def put_events_in(self, session: Session | Connection, entries: list[dict]) -> list[str]:
         """Like ``put_events`` inside the caller's transaction: stored if and only if it commits.
 
         Local only (EventBridge cannot join a database transaction); call ``notify()`` after commit.
