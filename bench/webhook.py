@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--requests", type=int, default=3000)
     ap.add_argument("--concurrency", type=int, default=4)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 2,
-                    help="gunicorn worker processes (default: one per core; more only contend for the SQLite lock)")
+                    help="gunicorn worker processes (default: one per core; more contend for SQLite's lock)")
     ap.add_argument("--threads", type=int, default=1, help="threads per worker (gthread when > 1)")
     ap.add_argument("--database-url", help="default: a fresh SQLite file in a temporary directory")
     ap.add_argument("--json", action="store_true")
