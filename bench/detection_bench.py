@@ -9,6 +9,9 @@ Every figure comes from a child process, as a Lambda or a user would run it:
 
 - ``every-frame``: ``python -m detection VIDEO --every-frame --mot-out F --json``; its MOT rows are scored
   against ``--gt`` with ``bench/mot_eval.py`` (AP50, recall, precision, count error at score 0.5).
+- ``every-frame, zone``: the same with ``--zone``, the camera's counting zone. By default (``--zone auto``)
+  it is the ground area the ground truth annotates (``bench/pets_zone.py``), so that people the ground truth
+  leaves out on purpose (far away, beyond its tracking area) are not counted against the detector.
 - ``default``: ``python -m detection VIDEO --json`` (sampling + motion gating).
 - ``decode``: decoding alone (every frame, BGR), frames per second.
 - ``cold start``: a fresh ``python -m detection`` on a one-frame video cut from VIDEO: interpreter, imports,
@@ -105,6 +108,16 @@ def one_frame_clip(video: Path, out: Path) -> Path:
     return out
 
 
+def _video_size(video: Path) -> tuple[int, int]:
+    import cv2
+
+    cap = cv2.VideoCapture(str(video), cv2.CAP_FFMPEG)
+    try:
+        return int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    finally:
+        cap.release()
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Benchmark python -m detection (speed, memory, accuracy).")
     p.add_argument("video", nargs="?", type=Path, default=VTEST)
@@ -114,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fps", type=float, help="analysis rate of the default mode (default: the CLI's)")
     p.add_argument("--model")
     p.add_argument("--threads", type=int)
+    p.add_argument("--zone", default="auto",
+                   help="counting zone of the extra every-frame run: 'auto' (from --gt's world coordinates, "
+                        "bench/pets_zone.py), 'none' (no extra run) or corners 'x,y x,y ...'")
     p.add_argument("--timeout", type=float, default=900.0, help="seconds allowed per child process")
     p.add_argument("--json", action="store_true")
     p.add_argument("--decode-only", help=argparse.SUPPRESS)
@@ -128,6 +144,19 @@ def main(argv: list[str] | None = None) -> int:
 
     extra = (["--model", args.model] if args.model else []) + (["--threads", str(args.threads)]
                                                                if args.threads else [])
+    zone = None
+    if args.zone == "auto" and args.gt:
+        from bench.mot_eval import _read_rows
+        from bench.pets_zone import annotated_zone
+        from cloud.camera_settings import format_zone
+
+        width, height = _video_size(args.video)
+        try:
+            zone = format_zone(annotated_zone(_read_rows(args.gt), width, height))
+        except ValueError as exc:
+            print(f"note: no zone run ({exc})", file=sys.stderr)
+    elif args.zone not in ("auto", "none"):
+        zone = args.zone
     with tempfile.TemporaryDirectory() as tmp:
         mot = Path(tmp) / "mot.txt"
         clip = one_frame_clip(args.video, Path(tmp) / "one-frame.mkv")
@@ -139,13 +168,21 @@ def main(argv: list[str] | None = None) -> int:
         rate = ["--fps", str(args.fps)] if args.fps else []
         default = run_child("default", ["-m", "detection", str(args.video), "--json", *rate, *extra],
                             args.timeout)
-        accuracy = None
+        zoned = None
+        mot_zone = Path(tmp) / "mot-zone.txt"
+        if zone:
+            zoned = run_child("every-frame, zone",
+                              ["-m", "detection", str(args.video), "--every-frame", "--json",
+                               "--mot-out", str(mot_zone), "--zone", zone, *extra], args.timeout)
+        accuracy = accuracy_zone = None
         if args.gt and every.returncode == 0:
             from bench.mot_eval import evaluate, load_det, load_gt
 
             accuracy = evaluate(load_gt(args.gt), load_det(mot), threshold=0.5).to_dict()
+            if zoned is not None and zoned.returncode == 0:
+                accuracy_zone = evaluate(load_gt(args.gt), load_det(mot_zone), threshold=0.5).to_dict()
 
-    failed = [r for r in (cold, dec, every, default) if r.returncode != 0]
+    failed = [r for r in (cold, dec, every, default, zoned) if r is not None and r.returncode != 0]
     for r in failed:
         print(f"error: {r.mode} exited {r.returncode}: {r.stderr_tail.strip()[-500:]}", file=sys.stderr)
     if failed:
@@ -180,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
                    "wall_s": round(dec.wall_s, 2), "peak_mb": round(dec.maxrss_mb, 1)},
         "cold_start": {"wall_s": round(cold.wall_s, 3), "peak_mb": round(cold.maxrss_mb, 1)},
         "accuracy": accuracy,
+        "zone": zone,
+        "accuracy_in_zone": accuracy_zone,
         "every_frame_summary": {k: every.output[k] for k in ("peak", "mean", "unique_people")},
     }
     if args.json:
@@ -201,6 +240,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"every-frame accuracy: AP50 {a['ap50']:.3f}  recall {a['recall']:.3f}  precision "
               f"{a['precision']:.3f}  count error {a['count_error']:.3f}/frame"
               + (f" ({aware:.3f} ignore-aware)" if aware is not None else "") + " at score >= 0.5")
+    if accuracy_zone:
+        a = accuracy_zone
+        print(f"every-frame accuracy, counting zone {zone}:\n"
+              f"  AP50 {a['ap50']:.3f}  recall {a['recall']:.3f}  precision {a['precision']:.3f}  "
+              f"count error {a['count_error']:.3f}/frame at score >= 0.5")
     s = report["every_frame_summary"]
     print(f"people (every frame): peak {s['peak']}, mean {s['mean']:.2f}, unique {s['unique_people']}")
     return 0

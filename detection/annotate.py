@@ -1,6 +1,7 @@
 """The picture worth sending: choose the best frame, draw the people, label it, fit it into an MMS.
 
-Labels sit on a solid bar, white on black, sized to the picture's width so they stay legible on a phone.
+Labels sit on a solid bar above the picture, white on black, sized to the picture so they stay legible on a
+phone.
 Carriers reject MMS media beyond ~600 KB (some at 1 MB; 600 KB is the safe common limit), so the JPEG
 quality steps down first and only then is the picture made smaller.
 """
@@ -12,9 +13,12 @@ from datetime import UTC, datetime
 import cv2
 import numpy as np
 
+from cloud.camera_settings import CAPTION_BAR, Zone
+
 MMS_MAX_BYTES = 600_000
 _QUALITIES = (88, 80, 70, 60, 50)
 _BOX_BGR = (60, 220, 60)
+_ZONE_BGR = (0, 200, 255)
 _BAR_BGR = (0, 0, 0)
 _TEXT_BGR = (255, 255, 255)
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
@@ -40,26 +44,30 @@ def caption(camera: str | None, count: int, when: datetime | None) -> str:
     return _ascii("  |  ".join(parts))
 
 
-def draw(image: np.ndarray, boxes: np.ndarray, *, camera: str | None, when: datetime | None) -> np.ndarray:
-    """A copy of ``image`` with ``boxes`` ((N, >=4) x1, y1, x2, y2) drawn and a caption bar on top."""
+def draw(image: np.ndarray, boxes: np.ndarray, *, camera: str | None, when: datetime | None,
+         zone: Zone | None = None) -> np.ndarray:
+    """A copy of ``image`` with ``boxes`` ((N, >=4) x1, y1, x2, y2) drawn and a caption bar on top; a counting
+    ``zone`` is outlined, so whoever reads the count sees where it was counted."""
     h, w = image.shape[:2]
     boxes = np.asarray(boxes, dtype=np.float32)
     boxes = boxes.reshape(len(boxes), -1) if boxes.size else np.zeros((0, 4), dtype=np.float32)
     text = caption(camera, len(boxes), when)
-    scale = max(0.45, w / 900)
+    # The bar goes above the picture (it hides nobody), at a fixed fraction of its height (CAPTION_BAR: the
+    # admin page's zone preview relies on it); the text fills the bar, shrunk if a long name needs it.
+    bar = max(1, round(h * CAPTION_BAR))
+    pad = max(1, bar // 6)
+    (tw1, th1), base1 = cv2.getTextSize(text, _FONT, 1.0, 1)
+    scale = min((bar - 2 * pad) / (th1 + base1), (w - 8) / max(tw1, 1))
     thickness = max(1, round(scale * 1.6))
-    (tw, th), base = cv2.getTextSize(text, _FONT, scale, thickness)
-    if tw > w - 8:  # a long camera name on a small picture: shrink the text, never clip it
-        scale *= (w - 8) / tw
-        thickness = max(1, round(scale * 1.6))
-        (tw, th), base = cv2.getTextSize(text, _FONT, scale, thickness)
-    pad = max(3, th // 3)
-    bar = th + base + 2 * pad
-    out = np.empty((h + bar, w, 3), dtype=np.uint8)  # the bar goes above the picture: it hides nobody
+    th = round(th1 * scale)
+    out = np.empty((h + bar, w, 3), dtype=np.uint8)
     out[:bar] = _BAR_BGR
     out[bar:] = image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     cv2.putText(out, text, (4, pad + th), _FONT, scale, _TEXT_BGR, thickness, cv2.LINE_AA)
     line = max(2, round(w / 400))
+    if zone:
+        corners = np.array([(x * w, y * h + bar) for x, y in zone], dtype=np.int32)
+        cv2.polylines(out, [corners], True, _ZONE_BGR, line, cv2.LINE_AA)
     for x1, y1, x2, y2 in boxes[:, :4]:
         cv2.rectangle(out, (int(round(x1)), int(round(y1)) + bar), (int(round(x2)), int(round(y2)) + bar),
                       _BOX_BGR, line, cv2.LINE_AA)
@@ -86,6 +94,6 @@ def encode_jpeg(image: np.ndarray, max_bytes: int = MMS_MAX_BYTES) -> bytes:
 
 
 def snapshot(image: np.ndarray, boxes: np.ndarray, *, camera: str | None, when: datetime | None,
-             max_bytes: int = MMS_MAX_BYTES) -> bytes:
+             max_bytes: int = MMS_MAX_BYTES, zone: Zone | None = None) -> bytes:
     """The annotated JPEG of one frame, ready to send."""
-    return encode_jpeg(draw(image, boxes, camera=camera, when=when), max_bytes)
+    return encode_jpeg(draw(image, boxes, camera=camera, when=when, zone=zone), max_bytes)

@@ -62,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="shipped model name, .tflite file or SavedModel directory")
     p.add_argument("--camera", help="camera name for the snapshot's caption (default: the file's name)")
     p.add_argument("--threads", type=int, help="inference threads (default: all cores)")
+    p.add_argument("--zone", default="", metavar="'X,Y X,Y X,Y ...'",
+                   help="count only people standing in this polygon: corners as fractions of the frame's "
+                        "width and height (0,0 top left); default the whole frame")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     return p
 
@@ -74,7 +77,8 @@ def _human(summary: dict, video: Path, snapshot: Path | None) -> str:
         f"{video.name}: {s['frames_decoded']} frames, {s['duration_s']:.1f} s at {s['container_fps']:g} fps "
         f"({s['width']}x{s['height']}); analysed {s['frames_analysed']} ({rate}), "
         f"detector ran on {s['frames_detected']} [{s['model']}]",
-        f"people: peak {s['peak']}, mean {s['mean']:.2f}, unique {s['unique_people']}",
+        f"people: peak {s['peak']}, mean {s['mean']:.2f}, unique {s['unique_people']}"
+        + (f" (counted in zone {s['zone']})" if s.get("zone") else ""),
         f"best frame: #{s['best_frame']['index']} at {s['best_frame']['time_s']:.2f} s, "
         f"{s['best_frame']['count']} people" + (f" -> {snapshot}" if snapshot else ""),
         f"time: {t['total'] / 1000:.2f} s (decode {t['decode'] / 1000:.2f}, detect {t['detect'] / 1000:.2f}, "
@@ -93,6 +97,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads is not None and args.threads < 1:
         print("error: --threads must be at least 1", file=sys.stderr)
         return 2
+    from cloud.camera_settings import ZoneError, parse_zone
+
+    try:
+        zone = parse_zone(args.zone)
+    except ZoneError as exc:
+        print(f"error: --zone: {exc}", file=sys.stderr)
+        return 2
     # Imported here so that `--help` and argument errors answer instantly.
     from detection.pipeline import analyse, default_detector, start_time_from_name
     from detection.video import VideoError
@@ -105,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         mtime = datetime.fromtimestamp(args.video.stat().st_mtime, UTC)
         result = analyse(args.video, camera=args.camera or args.video.stem, detector=detector, fps=args.fps,
                          every_frame=args.every_frame, progress=bar,
-                         start_time=start_time_from_name(args.video.name), end_time=mtime)
+                         start_time=start_time_from_name(args.video.name), end_time=mtime, zone=zone)
     except (ValueError, FileNotFoundError, ImportError) as exc:  # VideoError is a ValueError
         bar.close()
         print(f"error: {exc}", file=sys.stderr)

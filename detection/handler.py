@@ -1,7 +1,8 @@
 """The detection function: an S3 ``ObjectCreated`` notification in, a ``segment_analysed`` payload out.
 
-For each new ``cameras/<camera>/<segment>`` object: download it to a temp file (streamed: segments can be
-large), analyse it, store the annotated best frame and a result JSON, and return the result, which the Lambda
+For each new ``cameras/<camera>/<segment>`` object: read the camera's settings (its counting zone, see
+:mod:`cloud.camera_settings`), download the segment to a temp file (streamed: segments can be large),
+analyse it, store the annotated best frame and a result JSON, and return the result, which the Lambda
 onSuccess destination carries onto the bus. A corrupt, empty or non-video object raises
 :class:`detection.video.VideoError`; the runtime retries, then hands it to onFailure (dead letters).
 
@@ -144,9 +145,11 @@ def process(bucket: Bucket, key: str, *, etag: str = "", detector: Detector | No
         log.info("s3://%s/%s (eTag %s) already analysed: returning %s", bucket.name, key, etag, result_key)
         return {**stored, "duplicate": True}
 
+    from cloud.camera_settings import load_settings
     from detection.pipeline import analyse, start_time_from_name
 
     camera = segment_names(key)[0]  # type: ignore[index]  # _accept checked the key
+    settings = load_settings(bucket, camera)
     with tempfile.TemporaryDirectory(prefix="corb-segment-") as tmp:
         path = Path(tmp) / ("segment" + PurePosixPath(key).suffix.lower())
         try:
@@ -161,7 +164,8 @@ def process(bucket: Bucket, key: str, *, etag: str = "", detector: Detector | No
             return {"kind": "segment_skipped", "segment_key": key,
                     "reason": f"object changed since the event (eTag {etag} is now {info.etag})"}
         result = analyse(path, camera=camera, detector=detector, name=f"s3://{bucket.name}/{key}",
-                         start_time=start_time_from_name(key), end_time=info.last_modified)
+                         start_time=start_time_from_name(key), end_time=info.last_modified,
+                         zone=settings.zone)
 
     payload = build_payload(result, bucket=bucket.name, key=key, etag=etag, snapshot_key=snapshot_key,
                             result_key=result_key)
@@ -203,4 +207,5 @@ def build_payload(result: SegmentResult, *, bucket: str, key: str, etag: str, sn
         "model": result.model,
         "timings_ms": s["timings_ms"],
         "capped": result.capped,
+        "zone": s["zone"],
     }

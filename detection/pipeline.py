@@ -20,6 +20,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from cloud.camera_settings import Zone, contains, format_zone
 from detection.annotate import MMS_MAX_BYTES, frame_rank, snapshot
 from detection.detectors import Detector, load_detector
 from detection.motion import MotionGate
@@ -88,6 +89,7 @@ class SegmentResult:
     mot: np.ndarray  # (N, 6) float32: frame (1-based over all decoded frames), x, y, w, h, score
     timings: dict[str, float]  # seconds: decode, detect, track, annotate, total
     capped: str | None = None  # why decoding stopped early, if it did
+    zone: Zone | None = None  # where people count (fractions of the frame); None: everywhere
     extra: dict[str, object] = field(default_factory=dict)
 
     def time_of(self, timestamp_s: float) -> datetime | None:
@@ -121,6 +123,7 @@ class SegmentResult:
                            "utc": _iso(self.time_of(self.best_frame_time_s)), "count": self.best_frame_count},
             "timings_ms": {k: round(v * 1000, 1) for k, v in self.timings.items()},
             "capped": self.capped,
+            "zone": format_zone(self.zone) or None,
         }
         if tracks:
             out["tracks"] = [asdict(t) for t in self.tracks]
@@ -179,6 +182,7 @@ def analyse(
     limits: Limits = DEFAULT_LIMITS,
     tracker_config: TrackerConfig | None = None,
     max_snapshot_bytes: int = MMS_MAX_BYTES,
+    zone: Zone | None = None,
 ) -> SegmentResult:
     """Analyse one video segment.
 
@@ -186,7 +190,8 @@ def analyse(
     ``motion``: gate the detector on motion; by default on when sampling, off for ``every_frame`` (which is
     for accuracy). ``start_time``, or else ``end_time`` (e.g. the upload time), places the segment in UTC.
     ``name`` is how errors name the video (a bucket key rather than a temp file). ``tracker_config``
-    defaults to :meth:`TrackerConfig.for_rate` at the analysis rate.
+    defaults to :meth:`TrackerConfig.for_rate` at the analysis rate. ``zone``: the camera's counting zone
+    (see :mod:`cloud.camera_settings`); people outside it are tracked but not counted.
     Raises :class:`detection.video.VideoError` for anything that is not a decodable video.
     """
     t_start = time.perf_counter()
@@ -222,7 +227,10 @@ def analyse(
 
     assert candidates  # VideoReader raises VideoError when no frame was decodable
     t1 = time.perf_counter()
-    tracking = tracker.finish()
+    frame_size = (candidates[0].image.shape[1], candidates[0].image.shape[0])  # analysed pixels
+    tracking = tracker.finish(frame_size)
+    if zone is not None:
+        tracking = tracking.within(_standing_in(zone, frame_size), tracker_config.count_threshold)
     track_s += time.perf_counter() - t1
 
     step_counts = tracking.counts()
@@ -242,7 +250,7 @@ def analyse(
     first_ts = frame_times[0]
     when = start_time + timedelta(seconds=best_ts - first_ts) if start_time is not None else None
     jpeg = snapshot(best_image, tracking.people_boxes[best_step], camera=camera, when=when,
-                    max_bytes=max_snapshot_bytes)
+                    max_bytes=max_snapshot_bytes, zone=zone)
     annotate_s = time.perf_counter() - t_annotate
 
     # Steps back to analysed frames: a step's result holds from its frame until the next step's.
@@ -286,7 +294,19 @@ def analyse(
         timings={"decode": reader.decode_s, "detect": detect_s, "track": track_s, "annotate": annotate_s,
                  "total": time.perf_counter() - t_start},
         capped=reader.capped,
+        zone=zone,
     )
+
+
+def _standing_in(zone: Zone, frame_size: tuple[int, int]) -> Callable[[np.ndarray], np.ndarray]:
+    """Whether each (N, 4) box's person stands in ``zone``: the bottom centre of its box, the feet."""
+    width, height = frame_size
+
+    def inside(boxes: np.ndarray) -> np.ndarray:
+        return np.array([contains(zone, (x1 + x2) / 2 / width, y2 / height)
+                         for x1, _, x2, y2 in np.asarray(boxes, dtype=np.float64)[:, :4]], dtype=bool)
+
+    return inside
 
 
 class _Candidate(NamedTuple):

@@ -16,10 +16,11 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Regexp
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Regexp, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from bot.models import Role
+from cloud.camera_settings import ZoneError, parse_zone
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
@@ -35,6 +36,16 @@ def normalise_phone(value: str | None) -> str | None:
 
 def _strip(value: str | None) -> str | None:
     return value.strip() if isinstance(value, str) else value
+
+
+def valid_zone(_form: FlaskForm, field: TextAreaField) -> None:
+    """The detection function reads the zone as stored: refuse here what it could not use, saying why."""
+    try:
+        parse_zone(field.data)
+    except ZoneError as exc:
+        message = str(exc)
+        end = "" if message.endswith((".", ")")) else "."
+        raise ValidationError(message[:1].upper() + message[1:] + end) from exc
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -67,6 +78,7 @@ class CameraForm(FlaskForm):
         "Lower-case letters, digits and dashes, e.g. lobby or back-door."))], filters=[_strip])
     name = StringField("Name", validators=[DataRequired(), Length(max=120)], filters=[_strip])
     area = StringField("Area", validators=[Length(max=120)], filters=[_strip])
+    zone = TextAreaField("Counting zone", validators=[Length(max=2000), valid_zone], filters=[_strip])
 
 
 class SettingsForm(FlaskForm):

@@ -45,6 +45,7 @@ from bot.admin.security import (
     services,
     throttle,
 )
+from bot.camera_config import SettingsNotSaved, camera_transaction
 from bot.models import (
     AdminAccount,
     Camera,
@@ -58,6 +59,7 @@ from bot.models import (
 )
 from bot.plots import people_svg
 from cloud.bucket import NoSuchKey, guess_type
+from cloud.camera_settings import CAPTION_BAR, CameraSettings, format_zone, load_settings, parse_zone
 from cloud.db import utcnow
 from cloud.dead_letters import list_dead_letters
 from cloud.models import BusEvent, DeadLetter, Invocation
@@ -282,28 +284,59 @@ def cameras() -> str:
 
 @bp.route("/cameras/new", methods=["GET", "POST"], defaults={"camera_id": None})
 @bp.route("/cameras/<int:camera_id>", methods=["GET", "POST"])
-def camera(camera_id: int | None) -> Response | str:
-    with services().session() as db:
-        cam = db.get(Camera, camera_id) if camera_id is not None else None
-        if camera_id is not None and cam is None:
-            abort(404)
-        form = CameraForm(obj=cam if request.method == "GET" else None)
-        if cam is not None and request.method == "POST":
-            # The slug names the camera's folder in the bucket and in SMS commands: fixed once made.
-            form.slug.raw_data = [cam.slug]
-            form.slug.data = cam.slug
-        if form.validate_on_submit():
-            clash = db.scalars(select(Camera).where(Camera.slug == form.slug.data)).first()
-            if clash is not None and clash is not cam:
-                form.slug.errors.append(f"Another camera already uses {form.slug.data}.")
-            else:
-                if cam is None:
-                    cam = Camera(slug=form.slug.data, name=form.name.data)
-                    db.add(cam)
-                cam.name, cam.area = form.name.data, form.area.data or ""
-                flash(f"Saved camera {cam.name}.", "success")
-                return redirect(url_for("admin.cameras"))
-        return render_template("admin/camera.html", form=form, camera=cam)
+def camera(camera_id: int | None) -> Response | tuple[str, int] | str:
+    """A camera's name, area and counting zone. The zone lives in the bucket, where the detection function
+    reads it, written just before the database commits: a save is all or nothing (``bot.camera_config``)."""
+    svc = services()
+    saved: str | None = None
+    try:
+        with camera_transaction(svc) as (db, save_camera_settings):
+            cam = db.get(Camera, camera_id) if camera_id is not None else None
+            if camera_id is not None and cam is None:
+                abort(404)
+            form = CameraForm(obj=cam if request.method == "GET" else None)
+            if cam is not None and request.method == "GET":
+                form.zone.data = format_zone(load_settings(svc.bucket, cam.slug).zone)
+            if cam is not None and request.method == "POST":
+                # The slug names the camera's folder in the bucket and in SMS commands: fixed once made.
+                form.slug.raw_data = [cam.slug]
+                form.slug.data = cam.slug
+            if form.validate_on_submit():
+                clash = db.scalars(select(Camera).where(Camera.slug == form.slug.data)).first()
+                if clash is not None and clash is not cam:
+                    form.slug.errors.append(f"Another camera already uses {form.slug.data}.")
+                else:
+                    if cam is None:
+                        cam = Camera(slug=form.slug.data, name=form.name.data)
+                        db.add(cam)
+                    cam.name, cam.area = form.name.data, form.area.data or ""
+                    db.flush()  # the database's refusals first: the bucket is written only if it accepts
+                    save_camera_settings(cam.slug, CameraSettings(zone=parse_zone(form.zone.data)))
+                    saved = cam.name
+            if saved is None:
+                return _camera_page(db, form, cam)
+    except SettingsNotSaved:
+        # Rolled back: the page shows what the admin typed, to try again.
+        flash("Nothing was saved: the counting zone could not be stored in the bucket. Try again in a "
+              "moment; if it keeps failing, check the bucket (the server log says why).", "error")
+        with svc.sessions() as db:
+            cam = db.get(Camera, camera_id) if camera_id is not None else None
+            return _camera_page(db, form, cam, preview=False), 503
+    flash(f"Saved camera {saved}.", "success")  # only once committed
+    return redirect(url_for("admin.cameras"))
+
+
+def _camera_page(db: Session, form: CameraForm, cam: Camera | None, *, preview: bool = True) -> str:
+    """The camera form and, for a camera already made, its latest snapshot with the stored zone drawn over
+    it, so the admin sees who counts. No preview while the bucket fails: the stored zone is unknown."""
+    snapshot, zone = None, None
+    if cam is not None and preview:
+        snapshot = db.scalars(select(Detection).where(
+            Detection.camera_id == cam.id, Detection.snapshot_key.is_not(None)).order_by(
+            Detection.end_time.desc(), Detection.id.desc()).limit(1)).first()
+        zone = load_settings(services().bucket, cam.slug).zone
+    return render_template("admin/camera.html", form=form, camera=cam, snapshot=snapshot,
+                           zone_points=format_zone(zone), caption_bar=CAPTION_BAR)
 
 
 # -- cleaning requests -----------------------------------------------------------------------------

@@ -69,7 +69,7 @@ def test_each_function_gets_only_what_it_uses(group: str) -> None:
     bus = {"arn:aws:events:us-east-1:*:event-bus/default"}
 
     d = grants(policy(f"{group}_detection"))
-    assert d["s3:GetObject"] == {f"{b}/cameras/*", f"{b}/results/*"}
+    assert d["s3:GetObject"] == {f"{b}/cameras/*", f"{b}/results/*", f"{b}/config/cameras/*"}
     assert d["s3:PutObject"] == {f"{b}/snapshots/*", f"{b}/results/*"}
     assert d["s3:DeleteObject"] == {f"{b}/snapshots/*"}
     assert d["s3:ListBucket"] == {b}  # without it a missing key is 403, not NoSuchKey
@@ -79,7 +79,8 @@ def test_each_function_gets_only_what_it_uses(group: str) -> None:
 
     w = grants(policy(group))
     assert f"{b}/cameras/*" not in w["s3:GetObject"]  # the web never reads video
-    assert w["s3:PutObject"] == {f"{b}/events/large/*"}
+    assert w["s3:PutObject"] == {f"{b}/events/large/*", f"{b}/config/cameras/*"}  # + counting zones
+    assert f"{b}/config/cameras/*" in w["s3:GetObject"] and f"{b}/config/cameras/*" in w["s3:DeleteObject"]
     assert w["events:PutEvents"] == bus
     assert w["lambda:InvokeFunction"] == {f"arn:aws:lambda:us-east-1:*:function:{name}"
                                           for name in (web, detection)}

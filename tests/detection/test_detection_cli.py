@@ -58,6 +58,8 @@ def test_bad_input_exits_2_with_one_line(tmp_path: Path, content: bytes, message
     ([str(CLIP), "--model", "no-such-model"], "no-such-model"),
     ([str(CLIP), "--fps", "0"], "--fps"),
     ([str(CLIP), "--every-frame", "--fps", "3"], "not allowed"),
+    ([str(CLIP), "--zone", "100,100 300,100 300,400"], "--zone: corner 100,100 is outside the frame"),
+    ([str(CLIP), "--zone", "0.1,0.1 0.9,0.9"], "--zone: a zone needs at least 3 corners"),
 ])
 def test_usage_errors_exit_2(args: list[str], message: str) -> None:
     proc = cli(*args, timeout=60)

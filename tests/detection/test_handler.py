@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from cloud.bucket import FolderBucket
+from cloud.camera_settings import CameraSettings, parse_zone, save_settings
 from cloud.events import s3_record
 from detection import handler
 from detection.handler import handle_records, output_keys, segment_names
@@ -163,3 +164,14 @@ def test_handle_uses_the_configured_bucket(tmp_path: Path, monkeypatch: pytest.M
     assert payload["kind"] == "segment_analysed"
     assert bucket.head(payload["result_key"]) is not None
     monkeypatch.setattr(handler, "_bucket", None)
+
+
+def test_the_cameras_counting_zone_applies_from_its_next_segment(bucket: FolderBucket, detector) -> None:
+    whole = handle_records([upload(bucket, "cameras/plaza/a.mkv")], bucket, detector=detector)
+    save_settings(bucket, "plaza", CameraSettings(zone=parse_zone("0,0 0.5,0 0.5,1 0,1")))
+    zoned = handle_records([upload(bucket, "cameras/plaza/b.mkv")], bucket, detector=detector)
+    other = handle_records([upload(bucket, "cameras/lobby/c.mkv")], bucket, detector=detector)
+    assert whole["zone"] is None and other["zone"] is None  # another camera keeps the whole frame
+    assert zoned["zone"] == "0,0 0.5,0 0.5,1 0,1"
+    assert 0 < zoned["peak"] < whole["peak"] and zoned["unique_people"] < whole["unique_people"]
+    assert other["counts"] == whole["counts"]

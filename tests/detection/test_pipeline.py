@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from bench.mot_eval import evaluate, load_gt, parse_det
+from cloud.camera_settings import parse_zone
 from detection.annotate import MMS_MAX_BYTES
 from detection.pipeline import SegmentResult, analyse, default_detector, start_time_from_name
 from detection.video import VideoError
@@ -153,3 +154,21 @@ def test_default_detector_is_loaded_once() -> None:
 ])
 def test_start_time_from_name(name: str, expected: datetime | None) -> None:
     assert start_time_from_name(name) == expected
+
+
+LEFT_HALF = parse_zone("0,0 0.5,0 0.5,1 0,1")
+
+
+def test_a_counting_zone_counts_only_the_people_standing_in_it(every: SegmentResult, detector) -> None:
+    zoned = analyse(CLIP, camera="plaza", detector=detector, every_frame=True, zone=LEFT_HALF)
+    assert zoned.summary()["zone"] == "0,0 0.5,0 0.5,1 0,1" and every.summary()["zone"] is None
+    # Same people tracked, fewer counted: the clip has people on both halves.
+    assert all(z <= w for z, w in zip(zoned.counts, every.counts, strict=True))
+    assert 0 < sum(zoned.counts) < sum(every.counts)
+    assert 0 < zoned.unique_people < every.unique_people
+    # Every counted box stands in the left half; the others are still reported, below the threshold.
+    counted = zoned.mot[zoned.mot[:, 5] >= 0.5]
+    feet_x = counted[:, 1] + counted[:, 3] / 2
+    assert len(counted) == sum(zoned.counts) and (feet_x <= zoned.width / 2 + 0.5).all()
+    assert len(zoned.mot) == len(every.mot)
+    assert zoned.best_frame_count == zoned.counts[zoned.frame_indices.index(zoned.best_frame_index)]
