@@ -217,7 +217,10 @@ def analyse(
             step = tracker.update(dets)
             track_s += time.perf_counter() - t1
             detect_s += t1 - t0
-            _offer(candidates, _Candidate(frame_rank(tracker.visible(), 0.0), step, frame.index,
+            visible = tracker.visible()
+            if zone is not None and len(visible):  # the snapshot shows the people who count
+                visible = visible[_standing_in(zone, (frame.image.shape[1], frame.image.shape[0]))(visible)]
+            _offer(candidates, _Candidate(frame_rank(visible, 0.0), step, frame.index,
                                           frame.timestamp_s, frame.image))
         frame_indices.append(frame.index)
         frame_times.append(frame.timestamp_s)
