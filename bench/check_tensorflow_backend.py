@@ -3,7 +3,7 @@
 The project's CI does not install TensorFlow, so this check is a script, run by hand in an environment
 that has it (``pip install -r requirements.txt -r requirements-tensorflow.txt``)::
 
-    python scripts/build_model.py --out /tmp/m --saved-model /tmp/nanodet-sm    # the NanoDet SavedModel
+    python scripts/build_model.py --saved-model /tmp/nanodet-sm    # nanodet-m-416.tflite + its SavedModel
     python bench/check_tensorflow_backend.py --nanodet-saved-model /tmp/nanodet-sm \\
         [--video vtest.avi --gt pets09-s2l1-gt.txt --frames 795]
 

@@ -162,7 +162,8 @@ def resolve_model(model: str | Path | None) -> Path:
             return shipped
         names = sorted(p.stem for p in MODELS_DIR.glob("*.tflite"))
         shipped_names = ", ".join(names) or "none"
-        raise FileNotFoundError(f"no shipped model named {text!r}; shipped models: {shipped_names}")
+        raise FileNotFoundError(f"no shipped model named {text!r}; shipped models: {shipped_names} (other "
+                                "NanoDet-m input sizes: python scripts/build_model.py --size WxH)")
     raise FileNotFoundError(f"model not found: {path}")
 
 
@@ -175,8 +176,8 @@ def load_detector(
 ) -> Detector:
     """Load a person detector.
 
-    ``model``: ``None`` for the shipped default, a shipped short name (``"nanodet-m-416"``), a ``.tflite``
-    path (LiteRT backend) or a directory holding ``saved_model.pb`` (TensorFlow backend).
+    ``model``: ``None`` for the shipped default, a shipped or built short name (``"nanodet-m-448x352"``), a
+    ``.tflite`` path (LiteRT backend) or a directory holding ``saved_model.pb`` (TensorFlow backend).
     ``threads``: inference threads; ``None`` lets the backend use the machine's cores.
     """
     if not 0.0 <= score_threshold <= 1.0:

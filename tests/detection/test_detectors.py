@@ -200,7 +200,8 @@ def test_threshold_and_nms_options_take_effect(frames: dict[int, np.ndarray]) ->
 
 
 def test_load_detector_errors(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="no shipped model named 'nanodet-x'.*nanodet-m-416"):
+    with pytest.raises(FileNotFoundError,
+                       match="no shipped model named 'nanodet-x'.*nanodet-m-448x352.*build_model.py --size"):
         load_detector("nanodet-x")
     with pytest.raises(FileNotFoundError, match="model not found"):
         load_detector(str(tmp_path / "missing.tflite"))
@@ -221,10 +222,10 @@ def test_load_detector_errors(tmp_path: Path) -> None:
 
 
 def test_load_by_path_and_short_name_agree(frames: dict[int, np.ndarray]) -> None:
-    by_name = load_detector("nanodet-m-416", threads=1)
-    by_path = load_detector(str(MODELS_DIR / "nanodet-m-416.tflite"), threads=1)
-    assert by_name.name == by_path.name == "nanodet-m-416@litert"
-    assert by_name.input_size == (416, 416)
+    by_name = load_detector("nanodet-m-448x352", threads=1)
+    by_path = load_detector(str(MODELS_DIR / "nanodet-m-448x352.tflite"), threads=1)
+    assert by_name.name == by_path.name == "nanodet-m-448x352@litert"
+    assert by_name.input_size == (448, 352)
     np.testing.assert_array_equal(by_name.detect(frames[101]), by_path.detect(frames[101]))
 
 
