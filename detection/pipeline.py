@@ -219,7 +219,7 @@ def analyse(
             detect_s += t1 - t0
             visible = tracker.visible()
             if zone is not None and len(visible):  # the snapshot shows the people who count
-                visible = visible[_standing_in(zone, (frame.image.shape[1], frame.image.shape[0]))(visible)]
+                visible = visible[_standing_in(zone, visible, frame.image.shape[1::-1])]
             _offer(candidates, _Candidate(frame_rank(visible, 0.0), step, frame.index,
                                           frame.timestamp_s, frame.image))
         frame_indices.append(frame.index)
@@ -233,7 +233,8 @@ def analyse(
     frame_size = (candidates[0].image.shape[1], candidates[0].image.shape[0])  # analysed pixels
     tracking = tracker.finish(frame_size)
     if zone is not None:
-        tracking = tracking.within(_standing_in(zone, frame_size), tracker_config.count_threshold)
+        tracking = tracking.within(lambda boxes: _standing_in(zone, boxes, frame_size),
+                                   tracker_config.count_threshold)
     track_s += time.perf_counter() - t1
 
     step_counts = tracking.counts()
@@ -301,15 +302,11 @@ def analyse(
     )
 
 
-def _standing_in(zone: Zone, frame_size: tuple[int, int]) -> Callable[[np.ndarray], np.ndarray]:
-    """Whether each (N, 4) box's person stands in ``zone``: the bottom centre of its box, the feet."""
+def _standing_in(zone: Zone, boxes: np.ndarray, frame_size: tuple[int, int]) -> np.ndarray:
+    """Whether each (N, >=4) box's person stands in ``zone``: the bottom centre of its box, the feet."""
     width, height = frame_size
-
-    def inside(boxes: np.ndarray) -> np.ndarray:
-        return np.array([contains(zone, (x1 + x2) / 2 / width, y2 / height)
-                         for x1, _, x2, y2 in np.asarray(boxes, dtype=np.float64)[:, :4]], dtype=bool)
-
-    return inside
+    return np.array([contains(zone, (x1 + x2) / 2 / width, y2 / height)
+                     for x1, _, x2, y2 in np.asarray(boxes, dtype=np.float64)[:, :4]], dtype=bool)
 
 
 class _Candidate(NamedTuple):
