@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -52,6 +53,18 @@ class Camera(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     last_segment_key: Mapped[str | None] = mapped_column(String(1024), nullable=True)
     last_segment_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # The camera agent's sources (secrets: never shown back in full, logged or put in an event).
+    stream_url: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    substream_url: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    # Health: set when the camera went silent; ``offline_alerted`` once admins were told (so a
+    # "back online" text is owed when it returns).
+    offline_since: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    offline_alerted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The stream's format, as the last analysed segment showed it.
+    video_width: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    video_height: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    video_fps: Mapped[float | None] = mapped_column(Float, nullable=True)
+    video_bitrate: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class Subscription(Base):
