@@ -33,7 +33,8 @@ def parse_scenes(text: str, repeat: int = 1) -> list[tuple[str, float]]:
     for item in text.split():
         kind, _, seconds = item.partition(":")
         if kind not in DEFAULT_SOURCES or not seconds:
-            raise ValueError(f"bad scene {item!r}: use KIND:SECONDS with KIND one of {sorted(DEFAULT_SOURCES)}")
+            kinds = ", ".join(sorted(DEFAULT_SOURCES))
+            raise ValueError(f"bad scene {item!r}: use KIND:SECONDS with KIND one of {kinds}")
         if float(seconds) <= 0:
             raise ValueError(f"bad scene {item!r}: SECONDS must be positive")
         scenes.append((kind, float(seconds)))
@@ -49,7 +50,8 @@ def _encode(out: Path, scenes: list[tuple[str, float]], sources: dict[str, Path]
     for kind, seconds in scenes:
         cmd += ["-stream_loop", "-1", "-t", f"{seconds:.3f}", "-i", str(sources[kind])]
     # Each input is resampled to the output rate and size first, so every scene lasts exactly its seconds.
-    chains = [f"[{i}:v]fps={fps},scale={width}:{height},setsar=1,format=yuv420p[s{i}]" for i in range(len(scenes))]
+    chains = [f"[{i}:v]fps={fps},scale={width}:{height},setsar=1,format=yuv420p[s{i}]"
+              for i in range(len(scenes))]
     joined = "".join(f"[s{i}]" for i in range(len(scenes)))
     graph = ";".join(chains) + f";{joined}concat=n={len(scenes)}:v=1:a=0[v]"
     cmd += ["-filter_complex", graph, "-map", "[v]", "-c:v", "libx264", "-preset", "veryfast",
@@ -102,7 +104,8 @@ def main() -> int:
     sources = {k: v for k, v in (("people", args.people), ("empty", args.empty)) if v is not None}
     truth = make_feed(args.out, scenes, size=args.size, fps=args.fps, gop=args.gop, bitrate=args.bitrate,
                       sub_size=args.sub_size, sub_bitrate=args.sub_bitrate, sources=sources)
-    print(f"wrote {args.out} ({truth['duration_s']} s, {len(scenes)} scenes) and {args.out.with_suffix('.json')}")
+    print(f"wrote {args.out} ({truth['duration_s']} s, {len(scenes)} scenes), "
+          f"ground truth {args.out.with_suffix('.json')}")
     return 0
 
 
