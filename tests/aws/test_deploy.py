@@ -129,7 +129,8 @@ def test_zappa_schedule_leaves_corbs_triggers_where_they_are(
     def triggers() -> tuple[dict, list]:
         rules = {r["Name"]: events.list_targets_by_rule(Rule=r["Name"], EventBusName="corb-dev")["Targets"]
                  for r in events.list_rules(EventBusName="corb-dev")["Rules"]}
-        return rules, s3.get_bucket_notification_configuration(Bucket="corb-video")["LambdaFunctionConfigurations"]
+        notification = s3.get_bucket_notification_configuration(Bucket="corb-video")
+        return rules, notification["LambdaFunctionConfigurations"]
 
     before = triggers()
     for command in ("schedule", "unschedule"):  # what `zappa update` runs last, and its opposite
