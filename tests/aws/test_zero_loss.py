@@ -14,7 +14,6 @@ the pump runs the real code through Zappa's handler) and two harness patches fro
 
 from __future__ import annotations
 
-import io
 import json
 import threading
 import time
@@ -103,6 +102,8 @@ class Traffic:
         self.sent: list[str] = []  # MessageSids
         self.segments: list[str] = []
         self.errors: list[str] = []
+        # when each send was in flight
+        self.spans: dict[str, list[tuple[float, float]]] = {"sms": [], "segment": []}
 
     def sms(self, sender: str, body: str) -> None:
         sid = "SM" + uuid.uuid4().hex
@@ -112,21 +113,25 @@ class Traffic:
         event["headers"]["Host"] = event["requestContext"]["domainName"] = API.split("/")[2]
         event["multiValueHeaders"]["Host"] = [event["headers"]["Host"]]
         event["body"] = urlencode(form)
+        started = time.monotonic()
         resp = self.lambdas.invoke("corb-dev", event)
+        self.spans["sms"].append((started, time.monotonic()))
         if resp["statusCode"] != 200:
             self.errors.append(f"{sid}: {resp['statusCode']} {resp.get('body')}")
         self.sent.append(sid)
 
     def segment(self) -> None:
         key = f"cameras/lobby/2026-11-30T04-{len(self.segments):02d}-00Z.mkv"
+        started = time.monotonic()
         self.bucket.upload(CLIP, key)
+        self.spans["segment"].append((started, time.monotonic()))
         self.segments.append(key)
 
-    def run_while(self, busy: Callable[[], bool], pause: float = 0.2) -> None:
+    def run_while(self, busy: Callable[[], bool], pause: float = 0.3) -> None:
         n = 0
         while busy():
             self.sms(MEMBERS[n % 2], "status lobby")
-            if n % 4 == 0:
+            if n % 2 == 0:
                 self.segment()
             n += 1
             time.sleep(pause)
@@ -184,11 +189,14 @@ def test_sms_and_segments_flow_through_update_schedule_and_unschedule(
     ]
     failures: list[BaseException] = []
     finished = threading.Event()
+    ran: list[tuple[str, float, float]] = []
 
     def operator() -> None:
         try:
             for argv, then in steps:
+                started = time.monotonic()
                 zappa(*argv)
+                ran.append((" ".join(argv[:2]), started, time.monotonic()))
                 then()
                 if argv[0] == "update":
                     after_deploy.append(policies())
@@ -210,7 +218,14 @@ def test_sms_and_segments_flow_through_update_schedule_and_unschedule(
         traffic.segment()
     assert traffic.errors == []
     print(f"zero-loss: {len(traffic.sent)} SMS, {len(traffic.segments)} segments in {elapsed:.1f} s")
-    assert len(traffic.sent) >= 20 and len(traffic.segments) >= 6, (len(traffic.sent), elapsed)
+
+    def overlapping(kind: str, start: float, end: float) -> int:
+        return sum(1 for a, b in traffic.spans[kind] if a < end and b > start)
+
+    for command, start, end in ran:  # traffic was in flight while each Zappa command ran
+        assert overlapping("sms", start, end) >= 1, f"no SMS while `zappa {command}` ran"
+        if command.startswith("update"):
+            assert overlapping("segment", start, end) >= 1, f"no upload while `zappa {command}` ran"
 
     for name in LAMBDAS:  # Lambda reads the async config at each invocation: it survived too
         pump.refresh(name)
