@@ -160,6 +160,8 @@ class LambdaPump:
         send_to_targets = Rule.send_to_targets
 
         def rule_send(rule: Any, original_event: dict, transform_input: bool = True) -> None:
+            if rule.scheduled_expression:  # EventBridge puts no bus event through a schedule's rule
+                return
             lambdas = [t for t in rule.targets if pump._lambda_name(t["Arn"])]
             if lambdas and rule.event_pattern.matches_event(original_event):
                 for target in lambdas:

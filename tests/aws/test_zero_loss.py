@@ -219,14 +219,6 @@ def test_sms_and_segments_flow_through_update_schedule_and_unschedule(
     assert traffic.errors == []
     print(f"zero-loss: {len(traffic.sent)} SMS, {len(traffic.segments)} segments in {elapsed:.1f} s")
 
-    def overlapping(kind: str, start: float, end: float) -> int:
-        return sum(1 for a, b in traffic.spans[kind] if a < end and b > start)
-
-    for command, start, end in ran:  # traffic was in flight while each Zappa command ran
-        assert overlapping("sms", start, end) >= 1, f"no SMS while `zappa {command}` ran"
-        if command.startswith("update"):
-            assert overlapping("segment", start, end) >= 1, f"no upload while `zappa {command}` ran"
-
     for name in LAMBDAS:  # Lambda reads the async config at each invocation: it survived too
         pump.refresh(name)
         assert pump.configs[name].on_success and pump.configs[name].on_failure
@@ -256,3 +248,11 @@ def test_sms_and_segments_flow_through_update_schedule_and_unschedule(
     alias_arn = pump.configs["corb-dev"].function_arn + f":{ALIAS}"
     assert any(f'"Resource": "{alias_arn}"' in st and "corb-corb-dev-status" in st
                for st in after_deploy[-1]["corb-dev"])
+
+    def overlapping(kind: str, start: float, end: float) -> int:
+        return sum(1 for a, b in traffic.spans[kind] if a < end and b > start)
+
+    for command, start, end in ran:  # traffic was in flight while each Zappa command ran
+        assert overlapping("sms", start, end) >= 1, f"no SMS while `zappa {command}` ran"
+        if command.startswith("update"):
+            assert overlapping("segment", start, end) >= 1, f"no upload while `zappa {command}` ran"
