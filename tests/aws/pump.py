@@ -105,6 +105,7 @@ class LambdaPump:
         self._lock = threading.Lock()
         self._undo: list[tuple[Any, str, Any]] = []
         self.delivered: list[tuple[str, Any]] = []  # every (Lambda, payload) moto handed a Lambda, in order
+        self.elsewhere: list[tuple[str, Any]] = []  # the same, for Lambdas outside this deployment
 
     def stop(self) -> None:
         for owner, name, original in reversed(self._undo):
@@ -130,21 +131,21 @@ class LambdaPump:
         arn = attrs["QueueArn"]
         return url, arn
 
-    def _lambda_name(self, arn: str) -> str | None:
-        """The deployment's Lambda an ARN names (``function:NAME`` with or without a qualifier)."""
+    @staticmethod
+    def _is_lambda(arn: str) -> bool:
         parts = arn.split(":")
-        if len(parts) >= 7 and parts[2] == "lambda" and parts[5] == "function" and parts[6] in self.inboxes:
-            return parts[6]
-        return None
+        return len(parts) >= 7 and parts[2] == "lambda" and parts[5] == "function"
 
-    def deliver(self, arn: str, payload: Any) -> bool:
-        name = self._lambda_name(arn)
-        if name is None:
-            return False
+    def deliver(self, arn: str, payload: Any) -> None:
+        """One invocation of the Lambda ``arn`` names (any qualifier); another deployment's Lambda (another
+        stage) gets it in ``elsewhere``, which nothing runs."""
+        name = arn.split(":")[6]
         with self._lock:
-            self.inboxes[name].append(payload)
-            self.delivered.append((name, payload))
-        return True
+            if name in self.inboxes:
+                self.inboxes[name].append(payload)
+                self.delivered.append((name, payload))
+            else:
+                self.elsewhere.append((name, payload))
 
     def _patch(self, owner: Any, name: str, replacement: Any) -> None:
         self._undo.append((owner, name, getattr(owner, name)))
@@ -162,7 +163,7 @@ class LambdaPump:
         def rule_send(rule: Any, original_event: dict, transform_input: bool = True) -> None:
             if rule.scheduled_expression:  # EventBridge puts no bus event through a schedule's rule
                 return
-            lambdas = [t for t in rule.targets if pump._lambda_name(t["Arn"])]
+            lambdas = [t for t in rule.targets if pump._is_lambda(t["Arn"])]
             if lambdas and rule.event_pattern.matches_event(original_event):
                 for target in lambdas:
                     transformer = target.get("InputTransformer") or {}
@@ -171,7 +172,7 @@ class LambdaPump:
                                                       event=original_event) if transform_input \
                         else copy.deepcopy(original_event)
                     pump.deliver(target["Arn"], normalise(event))
-            others = [t for t in rule.targets if not pump._lambda_name(t["Arn"])]
+            others = [t for t in rule.targets if not pump._is_lambda(t["Arn"])]
             if others:
                 shallow = copy.copy(rule)
                 shallow.targets = others
