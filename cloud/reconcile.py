@@ -5,9 +5,9 @@ being rewritten by hand, a function that failed past its retries after the dead 
 lost, a first deploy whose notification came after the camera's first uploads. The detection function's
 contract makes a missed segment visible: a segment version has been analysed iff
 ``results/<camera>/<stem>-<etag12>.json`` exists (``detection.handler.output_keys``). Every run (a schedule
-of the detection stage, ``rate(5 minutes)``) lists the S3 triggers' prefixes and, for each object older
+of the detection stage, ``rate(15 minutes)``) lists the S3 triggers' prefixes and, for each object older
 than ``GRACE`` (time for the first delivery, its two retries and its analysis) and younger than
-``HORIZON`` (older ones were looked at by earlier runs) that has no result, invokes the trigger's function
+``HORIZON`` (older ones were looked at by the runs before) that has no result, invokes the trigger's function
 asynchronously with the ``ObjectCreated`` record S3 would have sent. The handler is idempotent per
 bucket+key+eTag, so a segment whose first delivery is merely slow is analysed once and answered twice.
 
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 GRACE = timedelta(minutes=10)  # > Lambda's retry delays (1 and 2 minutes) plus a 5-minute analysis
-HORIZON = timedelta(hours=6)
+HORIZON = timedelta(hours=2)  # older ones were looked at by the runs before (a LIST costs; see docs)
 KIND = "segments_reconciled"
 
 

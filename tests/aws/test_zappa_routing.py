@@ -292,7 +292,7 @@ def test_the_settings_callback_leaves_zappa_the_schedules_only() -> None:
     kept = zappa_events(events)
     assert [e.get("expression") for e in kept] == ["rate(1 hour)"]
     detection = zappa_events(stage_config(settings, "dev_detection")["events"])
-    assert detection == [{"function": "cloud.reconcile.run", "expression": "rate(5 minutes)"}]
+    assert detection == [{"function": "cloud.reconcile.run", "expression": "rate(15 minutes)"}]
     assert group_of("dev_detection", settings) == "dev" and group_of("prod", settings) == "prod"
 
 
