@@ -242,7 +242,8 @@ class Planner:
                 self.events.remove_targets(Rule=rule, EventBusName=self.bus, Ids=stale)
 
         if mine is None:
-            return Change("target", rule, CREATE, f"{fn_arn.split(':')[-1]} via input transformer", put)
+            name = ":".join(fn_arn.split(":")[6:])  # corb-dev:live
+            return Change("target", rule, CREATE, f"{name} via input transformer", put)
         got = dict(mine.get("InputTransformer") or {})
         got.setdefault("InputPathsMap", {})
         diffs = []
