@@ -33,7 +33,7 @@ from typing import Any
 
 from cloud.aws import session
 from cloud.aws.lambda_handler import input_transformer
-from cloud.aws.stages import ALIAS, Deployment
+from cloud.aws.stages import ALIAS, Deployment, StageBusError
 from cloud.declaration import Declaration, load_declaration
 
 ClientFactory = Callable[[str], Any]
@@ -96,7 +96,10 @@ class Planner:
         self.s3 = clients("s3")
         self._arns: dict[str, str | None] = {}
         self._policies: dict[tuple[str, str | None], list[dict]] = {}
-        self.bus = deployment.bus
+        try:
+            self.bus = deployment.bus
+        except StageBusError as exc:
+            raise DeployError(str(exc)) from exc
 
     # -- reading ---------------------------------------------------------------------------------------
     def lambda_arn(self, name: str) -> str | None:

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from bot.cli import main
 from cloud.aws import session
-from cloud.aws.deploy import TARGET_ID
+from cloud.aws.deploy import TARGET_ID, DeployError, plan_stage
 from cloud.aws.lambda_handler import ROUTE
 from cloud.aws.stages import ALIAS, Deployment, StageBusError
 from cloud.declaration import load_declaration
@@ -188,11 +188,15 @@ def test_what_zappa_managed_before_is_taken_over_and_the_policy_stops_growing(
     assert notif["LambdaFunctionArn"] == alias_arn(deployed["corb-dev-detection"])
 
 
-def test_the_default_bus_is_refused(tmp_path: Path) -> None:
+def test_the_default_bus_is_refused(aws: str, tmp_path: Path) -> None:
     settings = json.loads((ROOT / "zappa_settings.json").read_text())
     settings["dev"]["environment_variables"]["CORB_BUS"] = "default"
     with pytest.raises(StageBusError, match="default"):
         _ = Deployment.load("dev", settings=settings).bus
+    (tmp_path / "zappa_settings.json").write_text(json.dumps(settings))
+    (tmp_path / "destinations.json").write_text((ROOT / "destinations.json").read_text())
+    with pytest.raises(DeployError, match="CORB_BUS must name the stage's own bus"):
+        plan_stage("dev", root=tmp_path)  # what `corb deploy` reports, before any AWS call
 
 
 def test_missing_lambdas_are_reported_and_fail_the_command(aws: str, bucket_name: str) -> None:
