@@ -13,17 +13,16 @@ is packaged from a dedicated slim venv (``--venv slim``), built once under
 - other stages (detection): ``requirements.txt``'s own pins (numpy, OpenCV headless, LiteRT) + the one
   package ``cloud/`` needs there (itsdangerous) + zappa.
 
-Each venv uses the Python of the stage's ``runtime`` (detection: python3.12, because OpenCV's and LiteRT's
-wheels need glibc 2.27/2.28 and Lambda's python3.11 runtime is Amazon Linux 2, glibc 2.26; python3.12
-runs on Amazon Linux 2023). The stage's ``exclude`` / ``exclude_glob`` then drop what Lambda provides
+Each venv uses the Python of the stage's ``runtime`` (python3.12 for every stage: see docs/deploy.md). The stage's ``exclude`` / ``exclude_glob`` then drop what Lambda provides
 (boto3) or only deploys need (Zappa's deploy-time dependencies). ``zappa package`` runs with no AWS
 credentials and an endpoint on a closed port, and Zappa's PyPI version check disabled: it must not,
 and here cannot, call AWS.
 
 Then (unless ``--no-smoke``) each package is unzipped and started the way Lambda starts it: its own
 Python with no site-packages (``-I -S``), only the package and the libraries Lambda's runtime provides
-(boto3 and its dependencies) on the path. The web package imports its entry point, app and every handler
-(timed: the cold start); the detection package analyses the test clip with the shipped model.
+(boto3 and its dependencies) on the path. The web package imports its entry point, app and every handler;
+the detection package imports its entry point and the detection handler, then analyses the test clip with
+the shipped model. Both imports are timed, wall clock and CPU (the cold start).
 
 Limits: 50 MB zipped for a direct upload (Zappa uploads through S3, so this one is soft), 250 MB
 unzipped (code and layers together), which is the binding one.
