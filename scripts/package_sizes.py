@@ -13,10 +13,10 @@ is packaged from a dedicated slim venv (``--venv slim``), built once under
 - other stages (detection): ``requirements.txt``'s own pins (numpy, OpenCV headless, LiteRT) + the one
   package ``cloud/`` needs there (itsdangerous) + zappa.
 
-Each venv uses the Python of the stage's ``runtime`` (python3.12 for every stage: see docs/deploy.md). The stage's ``exclude`` / ``exclude_glob`` then drop what Lambda provides
-(boto3) or only deploys need (Zappa's deploy-time dependencies). ``zappa package`` runs with no AWS
-credentials and an endpoint on a closed port, and Zappa's PyPI version check disabled: it must not,
-and here cannot, call AWS.
+Each venv uses the Python of the stage's ``runtime`` (python3.12 for every stage: see docs/deploy.md).
+The stage's ``exclude`` / ``exclude_glob`` then drop what Lambda provides (boto3) or only deploys need
+(Zappa's deploy-time dependencies). ``zappa package`` runs with no AWS credentials and an endpoint on a
+closed port, and Zappa's PyPI version check disabled: it must not, and here cannot, call AWS.
 
 Then (unless ``--no-smoke``) each package is unzipped and started the way Lambda starts it: its own
 Python with no site-packages (``-I -S``), only the package and the libraries Lambda's runtime provides
@@ -133,6 +133,7 @@ from detection.pipeline import analyse
 imported, imported_cpu = time.perf_counter() - t, time.process_time() - cpu
 t = time.perf_counter()
 r = analyse("{clip}", camera="smoke")
+import cloud.reconcile, cloud.aws.lambda_invoker  # the reconciler's schedule runs in this package too
 print(json.dumps({{"cold_import_s": round(imported, 3), "cold_import_cpu_s": round(imported_cpu, 3),
                   "analyse_s": round(time.perf_counter() - t, 2),
                   "frames_analysed": r.frames_analysed, "peak": r.peak}}))
