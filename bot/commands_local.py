@@ -406,7 +406,8 @@ def outbox(phone: str | None, as_json: bool, follow: bool, limit: int) -> None:
 @click.option("--all", "all_", is_flag=True, help="Replay every dead letter not replayed yet.")
 def replay(ids: tuple[int, ...], all_: bool) -> None:
     """Invoke failed functions again with their original event (dead letters)."""
-    from cloud.dead_letters import list_dead_letters, open_invoker
+    from cloud.adapters import open_invoker
+    from cloud.dead_letters import list_dead_letters
     from cloud.dead_letters import replay as replay_letters
 
     svc = _services()

@@ -49,7 +49,7 @@ class Services:
     def bucket(self) -> Bucket:
         if "bucket" in self._overrides:
             return self._overrides["bucket"]
-        from cloud.bucket import open_bucket
+        from cloud.adapters import open_bucket
 
         return open_bucket(self.config)
 
@@ -57,7 +57,7 @@ class Services:
     def bus(self) -> Bus:
         if "bus" in self._overrides:
             return self._overrides["bus"]
-        from cloud.bus import open_bus
+        from cloud.adapters import open_bus
 
         return open_bus(self.config, sessions=self.sessions)
 

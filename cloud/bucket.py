@@ -175,10 +175,7 @@ class FolderBucket:
 
 
 def open_bucket(config: "Config") -> Bucket:
-    """The bucket the configuration names: the folder by default, S3 for any other name."""
-    if config.bucket == "folder":
-        return FolderBucket(config.bucket_dir, name="local", url_base=config.base_url,
-                            secret_key=config.secret_key, default_ttl=config.media_url_ttl)
-    from cloud.aws.s3 import S3Bucket  # imported only when used: boto3 stays out of the embedded path
+    """Kept for older call sites: ``cloud.adapters.open_bucket`` chooses the implementation."""
+    from cloud import adapters
 
-    return S3Bucket.from_config(config)
+    return adapters.open_bucket(config)

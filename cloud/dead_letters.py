@@ -33,8 +33,9 @@ RECORDER = "cloud.dead_letters.record"  # the function failure records are route
 class Invoker(Protocol):
     """Something that queues an asynchronous invocation and returns its request id.
 
-    Locally ``cloud.runtime.LocalInvoker`` / ``LocalRuntime``; on AWS, Lambda's ``Invoke`` with
-    ``InvocationType="Event"``. ``trigger`` says why (``"replay"``); implementations may ignore it.
+    Locally ``LocalInvoker`` / ``LocalRuntime``; on AWS, Lambda's ``Invoke`` with ``InvocationType="Event"``
+    (``cloud.adapters.open_invoker`` chooses). ``trigger`` says why (``"replay"``); implementations may
+    ignore it.
     """
 
     def invoke_async(self, function: str, payload: Any, trigger: str = "direct") -> str: ...
@@ -145,17 +146,6 @@ def list_dead_letters(session: Session, *, include_replayed: bool = False, funct
     if since is not None:
         stmt = stmt.where(DeadLetter.created_at >= since)
     return list(session.scalars(stmt))
-
-
-def open_invoker(config: Any, sessions: sessionmaker) -> Invoker:
-    """Where a replay goes: the local runtime's queue with the local bus, Lambda's async invoke on AWS."""
-    if config.bus == "local":
-        from cloud.runtime import LocalInvoker
-
-        return LocalInvoker(sessions)
-    from cloud.aws.lambda_invoker import LambdaInvoker
-
-    return LambdaInvoker.from_config(config)
 
 
 def replay(sessions: sessionmaker, invoker: Invoker, ids: Sequence[int] | None = None) -> list[Replayed]:

@@ -130,6 +130,8 @@ def _check_anything_but(arg: Any, where: str) -> None:
         (op, inner), = arg.items()
         if op in ("prefix", "suffix"):
             _check_string(inner, f"{where} {op}")
+            if not inner:  # Event Ruler refuses it: "anything but everything" could never match
+                raise InvalidPattern(f"{where} {op} needs a non-empty string")
         elif op == "equals-ignore-case":
             _check_strings(inner, f"{where} {op}", allow_list=True)
         elif op == "wildcard":
@@ -162,11 +164,10 @@ def _check_numeric(arg: Any, where: str) -> None:
     if len(ops) == 2:
         if "=" in ops:
             raise InvalidPattern(f"{where}: '=' cannot be combined with another comparison")
-        lower = [v for o, v in zip(ops, values, strict=True) if o in _LOWER]
-        upper = [v for o, v in zip(ops, values, strict=True) if o in _UPPER]
-        if len(lower) != 1 or len(upper) != 1:
-            raise InvalidPattern(f"{where}: a range needs one lower bound (>, >=) and one upper (<, <=)")
-        if lower[0] >= upper[0]:
+        # Event Ruler reads a range in one order only: the lower bound first, then the upper.
+        if ops[0] not in _LOWER or ops[1] not in _UPPER:
+            raise InvalidPattern(f"{where}: a range needs a lower bound (>, >=) followed by an upper (<, <=)")
+        if values[0] >= values[1]:
             raise InvalidPattern(f"{where}: the lower bound must be below the upper bound")
 
 

@@ -417,7 +417,8 @@ def events() -> str:
 
 @bp.post("/events/dead-letters/<int:letter_id>/replay")
 def replay_dead_letter(letter_id: int) -> Response:
-    from cloud.dead_letters import open_invoker, replay
+    from cloud.adapters import open_invoker
+    from cloud.dead_letters import replay
 
     svc = services()
     with svc.session() as db:

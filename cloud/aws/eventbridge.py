@@ -96,7 +96,7 @@ class EventBridgeBus:
     @classmethod
     def from_config(cls, config: Config) -> EventBridgeBus:
         def bucket() -> Bucket:
-            from cloud.bucket import open_bucket
+            from cloud.adapters import open_bucket
 
             return open_bucket(config)
 

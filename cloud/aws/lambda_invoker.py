@@ -8,7 +8,10 @@ after the retries) becomes a destination record on the bus, so chains continue a
 the Zappa stage that runs it (``corb-dev``) and sends the envelope Zappa's handler routes to it (see
 ``cloud.aws.lambda_handler``). It may also be a Lambda name or ARN (a dead letter recorded on AWS names the
 Lambda, e.g. ``corb-dev``): then the payload goes as it is, since a recorded request payload is already
-what that Lambda routes (an envelope, or an S3 notification Zappa maps by bucket).
+what that Lambda routes (an envelope, or an S3 notification Zappa routes by its configuration Id).
+
+A Lambda of the deployment is invoked through its ``live`` alias, like every trigger ``corb deploy`` makes,
+so that the alias's async config (retries, destinations on the stage's bus) applies.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from cloud.aws import session
 from cloud.aws.lambda_handler import envelope, unwrap
-from cloud.aws.stages import Deployment
+from cloud.aws.stages import ALIAS, Deployment
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -60,7 +63,8 @@ class LambdaInvoker:
     def invoke_async(self, function: str, payload: Any, trigger: str = "direct") -> str:
         """Queue one invocation; returns Lambda's request id (the destination record's ``requestId``)."""
         name, body = self.request(function, payload)
-        resp = self.client.invoke(FunctionName=name, InvocationType="Event",
+        where = {"Qualifier": ALIAS} if name in self.deployment.lambda_names else {}
+        resp = self.client.invoke(FunctionName=name, InvocationType="Event", **where,
                                   Payload=json.dumps(body, default=str).encode())
         status = resp.get("StatusCode")
         if status != 202:

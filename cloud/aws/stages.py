@@ -16,6 +16,14 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS_FILE = "zappa_settings.json"
+# The alias every trigger Corb owns invokes (rule targets, the S3 notification, async invokes). It points at
+# $LATEST, so it always runs the code Zappa last uploaded, but it has its own resource policy and its own
+# async-invocation config, which Zappa's update/schedule/unschedule never read or rewrite.
+ALIAS = "live"
+
+
+class StageBusError(ValueError):
+    """A stage names a bus Corb cannot own (Zappa deletes rules on the default bus)."""
 
 
 def lambda_name(project_name: str, stage: str) -> str:
@@ -91,6 +99,21 @@ class Deployment:
             if function in st.functions:
                 return st.lambda_name
         return self.stages[0].lambda_name
+
+    @property
+    def bus(self) -> str:
+        """The stage's own EventBridge bus: ``CORB_BUS`` of the main stage, else ``<project>-<stage>``.
+
+        Never ``default``: Zappa's ``unschedule_events`` deletes every rule on the default bus that
+        targets the Lambda, and two stages on one bus would receive each other's events.
+        """
+        main = self.stages[0]
+        name = main.environment.get("CORB_BUS") or main.lambda_name
+        if name == "default" or name.startswith("arn:"):
+            raise StageBusError(f"stage {self.stage}: CORB_BUS must name the stage's own bus (e.g. "
+                                f"{main.lambda_name!r}), not {name!r}: Zappa deletes rules on the default "
+                                "bus and stages sharing a bus receive each other's events")
+        return name
 
     @property
     def lambda_names(self) -> tuple[str, ...]:

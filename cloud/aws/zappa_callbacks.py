@@ -1,22 +1,25 @@
-"""Zappa ``callbacks`` (stage setting): keep Zappa away from the EventBridge rules, and finish every deploy.
+"""Zappa ``callbacks`` (stage setting): keep Zappa away from Corb's triggers, and finish every deploy.
 
-``settings`` runs right after Zappa loads a stage. It hides the declaration's EventBridge event sources
-(``event_source.arn`` on ``events``) from Zappa: Zappa's ``schedule`` step, run by ``zappa deploy`` and
-``zappa update``, raises ``KeyError: 'events'`` on an EventBridge source without an ``events`` list, and
-where it does create such a rule its target has no input transformer, so its handler would drop every
-event (see ``cloud.aws.lambda_handler``). S3 sources and schedules stay with Zappa, which handles them.
+``settings`` runs right after Zappa loads a stage. It hides every ``event_source`` of the declaration (the
+EventBridge rules and the S3 notification) from Zappa, leaving it the schedules only. Zappa's ``schedule``
+step (run by ``zappa deploy``, ``update`` and ``schedule``) first unschedules: it deletes every rule that
+targets the Lambda, every ``events.amazonaws.com`` permission and each S3 notification it knows, then puts
+them back; a command or segment arriving in between is lost. It would also pile up an S3 permission with
+a new random Sid on every run, and its EventBridge targets have no input transformer, so its handler would
+drop every custom event (see ``cloud.aws.lambda_handler``). ``corb deploy`` makes all of these instead, on
+resources Zappa never touches (the stage's bus, the ``live`` alias; see ``cloud.aws.deploy``). Zappa's
+handler still routes S3 records: by the notification Id ``<lambda>:<function>``, not by its settings.
 
 ``bytecode`` runs after Zappa built the zip. Lambda's ``/var/task`` is read-only, so a package without
-bytecode compiles every module on every cold start (measured here: the web app's imports take about four
-times as long). It adds ``__pycache__/*.pyc`` for every ``.py``, compiled by the Python running Zappa (the
-stage's runtime version) as *unchecked-hash* pycs: valid whatever the zip does to file times. If that
-would take the package past 90% of Lambda's 250 MB unzipped (the detection package: OpenCV, LiteRT and
-numpy leave little room), only the project's own packages are compiled.
+bytecode compiles every module on every cold start (measured: the detection package's cold import took
+1.31-1.44 CPU-s without third-party bytecode, 0.57-0.67 with it). It adds ``__pycache__/*.pyc`` for every
+``.py``, compiled by the Python running Zappa (the stage's runtime version) as *unchecked-hash* pycs:
+valid whatever the zip does to file times. Only if that would take the package past Lambda's 250 MB
+unzipped are just the project's own packages compiled (and it says so).
 
-``post`` runs after ``zappa deploy`` / ``zappa update`` succeeded. Zappa's update first deletes every rule
-that targets the Lambda, and every ``events.amazonaws.com`` permission on it: ``post`` applies
-``corb deploy`` for the stage group right away, so the rules are back within seconds (Lambdas of the group
-not deployed yet are skipped and reported; ``corb deploy STAGE`` later completes them).
+``post`` runs after ``zappa deploy`` / ``zappa update`` succeeded: it applies ``corb deploy`` for the stage
+group, which creates what a first deploy lacks and finds nothing to change after an update (Lambdas of
+the group not deployed yet are skipped and reported; ``corb deploy STAGE`` later completes them).
 """
 
 from __future__ import annotations
@@ -30,21 +33,17 @@ from pathlib import Path
 from typing import Any
 
 UNZIPPED_LIMIT = 262_144_000  # Lambda's 250 MB, code and layers
-BYTECODE_BUDGET = 0.9  # of the limit: compile everything only while this much room remains
 PROJECT_PACKAGES = ("bot/", "cloud/", "detection/")
 
 
-def is_eventbridge_source(event: Any) -> bool:
-    source = event.get("event_source") if isinstance(event, dict) else None
-    if not isinstance(source, dict):
-        return False
-    parts = str(source.get("arn", "")).split(":")
-    return len(parts) > 2 and parts[2] == "events"
+def is_event_source(event: Any) -> bool:
+    """An ``event_source`` trigger (S3, EventBridge rule), as opposed to a schedule."""
+    return isinstance(event, dict) and isinstance(event.get("event_source"), dict)
 
 
 def zappa_events(events: list[dict]) -> list[dict]:
-    """The events Zappa should manage: everything but EventBridge rule sources."""
-    return [e for e in events if not is_eventbridge_source(e)]
+    """The events Zappa should manage: the schedules only."""
+    return [e for e in events if not is_event_source(e)]
 
 
 def settings(cli: Any) -> None:
@@ -52,8 +51,8 @@ def settings(cli: Any) -> None:
     kept = zappa_events(events)
     if len(kept) != len(events):
         cli.override_stage_config_setting("events", kept)
-        print(f"corb: {len(events) - len(kept)} EventBridge rule(s) of stage {cli.api_stage} are left to "
-              "`corb deploy` (input transformers)")
+        print(f"corb: {len(events) - len(kept)} trigger(s) of stage {cli.api_stage} are left to "
+              "`corb deploy` (rules on the stage's bus, S3 notifications, on the Lambda's alias)")
 
 
 def add_bytecode(zip_path: Path, *, limit: int = UNZIPPED_LIMIT) -> int:
@@ -71,10 +70,10 @@ def add_bytecode(zip_path: Path, *, limit: int = UNZIPPED_LIMIT) -> int:
                 print("corb: some modules did not compile; they will compile at cold start")
             pycs = [p for p in root.rglob("*.pyc") if p.parent.name == "__pycache__"]
             total = sum(i.file_size for i in infos) + sum(p.stat().st_size for p in pycs)
-            if total > limit * BYTECODE_BUDGET:
+            if total > limit:
                 pycs = [p for p in pycs if p.relative_to(root).as_posix().startswith(PROJECT_PACKAGES)]
-                print("corb: bytecode for every module would leave under 10% of Lambda's 250 MB unzipped: "
-                      "compiling the project's own modules only")
+                print(f"corb: bytecode for every module would take the package to {total / 1e6:.1f} MB, past "
+                      "Lambda's 250 MB unzipped: compiling the project's own modules only")
             existing = {i.filename for i in infos}
             with zipfile.ZipFile(zip_path, "a", compression=zipfile.ZIP_DEFLATED) as out:
                 added = 0

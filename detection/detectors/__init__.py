@@ -3,6 +3,7 @@
 Importing this package is cheap (numpy + OpenCV); LiteRT and TensorFlow load only inside ``load_detector``.
 """
 
+from cloud.adapters import open_detector as load_detector
 from detection.detectors.base import (
     DEFAULT_MODEL,
     MODELS_DIR,
@@ -12,7 +13,6 @@ from detection.detectors.base import (
     empty_detections,
     letterbox,
     letterbox_params,
-    load_detector,
     nms,
     resolve_model,
     to_bgr,

@@ -1,7 +1,8 @@
-"""The detector interface, shared geometry helpers and the model loader.
+"""The detector interface, shared geometry helpers and where models are found.
 
-Everything here is cheap to import: numpy and OpenCV only. The inference runtimes (LiteRT, TensorFlow)
-are imported lazily by the backends, so the webhook's cold start never pays for them.
+Everything here is cheap to import: numpy and OpenCV only. The backends import this module, never the
+other way round: ``cloud.adapters.open_detector`` (exported here as ``load_detector``) picks one, and the
+inference runtimes (LiteRT, TensorFlow) load only then, so the webhook's cold start never pays for them.
 """
 
 from __future__ import annotations
@@ -165,37 +166,3 @@ def resolve_model(model: str | Path | None) -> Path:
         raise FileNotFoundError(f"no shipped model named {text!r}; shipped models: {shipped_names} (other "
                                 "NanoDet-m input sizes: python scripts/build_model.py --size WxH)")
     raise FileNotFoundError(f"model not found: {path}")
-
-
-def load_detector(
-    model: str | None = None,
-    *,
-    score_threshold: float = 0.35,
-    nms_iou: float = 0.6,
-    threads: int | None = None,
-) -> Detector:
-    """Load a person detector.
-
-    ``model``: ``None`` for the shipped default, a shipped or built short name (``"nanodet-m-448x352"``), a
-    ``.tflite`` path (LiteRT backend) or a directory holding ``saved_model.pb`` (TensorFlow backend).
-    ``threads``: inference threads; ``None`` lets the backend use the machine's cores.
-    """
-    if not 0.0 <= score_threshold <= 1.0:
-        raise ValueError(f"score_threshold must be within [0, 1], got {score_threshold}")
-    if not 0.0 < nms_iou <= 1.0:
-        raise ValueError(f"nms_iou must be within (0, 1], got {nms_iou}")
-    if threads is not None and threads < 1:
-        raise ValueError(f"threads must be >= 1, got {threads}")
-    path = resolve_model(model)
-    if path.is_file() and path.suffix.lower() == ".tflite":
-        from detection.detectors.nanodet import NanoDetLiteRT
-
-        return NanoDetLiteRT(path, score_threshold=score_threshold, nms_iou=nms_iou, threads=threads)
-    if path.is_dir() and (path / "saved_model.pb").exists():
-        from detection.detectors.tensorflow_od import TensorFlowODDetector
-
-        return TensorFlowODDetector(path, score_threshold=score_threshold, nms_iou=nms_iou, threads=threads)
-    raise ValueError(
-        f"unsupported model {path}: expected a .tflite file (LiteRT) "
-        "or a SavedModel directory containing saved_model.pb (TensorFlow)"
-    )

@@ -1,19 +1,19 @@
 """The Lambda pump: plays the one part of AWS that moto's server does not, running the Lambdas.
 
-moto stores Lambda functions but does not run their code, and its EventBridge cannot deliver to a Lambda
-target (its PutEvents fails on one). Everything else stays moto's, over HTTP:
+moto stores Lambda functions but does not run their code: its EventBridge raises on a Lambda target and
+its S3 drops a Lambda notification. The pump teaches the (in-process) moto server one thing, where a
+Lambda's invocation goes: each delivery moto makes to a Lambda ARN (qualified or not) is appended to that
+Lambda's inbox instead. Nothing in the account is re-pointed, so ``corb deploy`` and Zappa see exactly what
+they made, and a trigger that Zappa deletes really stops delivering. Everything else stays moto's:
 
-- **S3 -> Lambda.** ``install`` reads the bucket's notification configuration (as ``corb deploy`` wrote
-  it) and re-points each Lambda configuration, same Id, events and prefix/suffix filters, at an SQS
-  queue standing for that Lambda. moto then matches each PUT against the filters and emits the S3
-  event records itself.
-- **EventBridge -> Lambda.** Every rule target that names one of the deployment's Lambdas is re-pointed
-  at that Lambda's queue, keeping its Id and input transformer: moto evaluates the rule's pattern and
-  applies the transformer, so the queue receives exactly what the Lambda would.
+- **S3 -> Lambda.** moto matches each PUT against the bucket's notification filters and builds the S3
+  event record (with the notification Id as ``configurationId``), delivered to the Lambda's inbox.
+- **EventBridge -> Lambda.** moto evaluates each rule's pattern on the bus the event was put on and
+  applies the target's input transformer; the result lands in the target Lambda's inbox.
 - **Lambda's Invoke API.** Code that queues an invocation itself (``LambdaInvoker``, e.g. a dead-letter
-  replay) gets ``pump.lambda_client``, which talks to moto through a recording proxy: each
-  ``InvocationType=Event`` request that crossed the wire is then run like any other async invocation.
-- **Running a function.** A message is invoked through the real entry point and Zappa's own
+  replay or the reconciler) gets ``pump.lambda_client``, which talks to moto through a recording proxy:
+  each ``InvocationType=Event`` request that crossed the wire is then run like any other async invocation.
+- **Running a function.** An inbox entry is invoked through the real entry point and Zappa's own
   ``LambdaHandler`` with the packaged settings (``ZappaLambdas``), as an async invocation: up to
   ``MaximumRetryAttempts`` retries, then the onSuccess / onFailure destination, read from the function's
   event-invoke config, put on the bus with ``PutEvents`` as Lambda's destination record.
@@ -22,17 +22,20 @@ Limits (what differs from AWS): every Lambda runs in this process, one invocatio
 Lambdas of both stages share its per-process caches (reset once, at the start, as a cold start);
 retries happen at once, not after Lambda's one and two minutes; timeouts and memory limits are not
 enforced; IAM policies, resource policies (``AddPermission``) and presigned-URL expiry are not checked
-by moto; moto's events carry ``time`` as epoch seconds and an extra ``ingestion-time``, which the pump
-normalises to EventBridge's shape; moto's S3 records have no ``sequencer`` and encode ``/`` in keys;
-the ``s3:TestEvent`` S3 sends to a newly configured queue is dropped (a Lambda never gets one).
+by moto, and moto keeps one resource policy and one event-invoke config per function where AWS keeps
+one per alias; moto's events carry ``time`` as epoch seconds and an extra ``ingestion-time``, which the
+pump normalises to EventBridge's shape; moto's S3 records have no ``sequencer`` and encode ``/`` in keys.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import re
+import threading
 import traceback
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -45,7 +48,7 @@ from .wire import WireProxy
 from .zappa_lambda import FakeContext, ZappaLambdas
 
 TAP_RULE = "pump-tap"
-INVOKE_PATH = re.compile(r"^POST /2015-03-31/functions/(?P<name>[^/]+)/invocations$")
+INVOKE_PATH = re.compile(r"^POST /2015-03-31/functions/(?P<name>[^/?]+)/invocations(\?.*)?$")
 
 
 def _normalise(event: Any) -> Any:
@@ -84,8 +87,8 @@ class AsyncConfig:
 @dataclass
 class LambdaPump:
     lambdas: ZappaLambdas
-    bus: str = "default"
-    queues: dict[str, str] = field(default_factory=dict)  # Lambda name -> queue URL
+    bus: str = "corb-dev"
+    inboxes: dict[str, deque] = field(default_factory=dict)  # Lambda name -> payloads delivered to it
     configs: dict[str, AsyncConfig] = field(default_factory=dict)
     runs: list[Run] = field(default_factory=list)
     tap_url: str = ""
@@ -99,8 +102,15 @@ class LambdaPump:
         self.proxy = WireProxy(self.endpoint or self.lam.meta.endpoint_url).start()
         self.lambda_client = session.client("lambda", endpoint_url=self.proxy.url)
         self._invocations_seen = 0
+        self._lock = threading.Lock()
+        self._undo: list[tuple[Any, str, Any]] = []
+        self.delivered: list[tuple[str, Any]] = []  # every (Lambda, payload) moto handed a Lambda, in order
+        self.elsewhere: list[tuple[str, Any]] = []  # the same, for Lambdas outside this deployment
 
     def stop(self) -> None:
+        for owner, name, original in reversed(self._undo):
+            setattr(owner, name, original)
+        self._undo.clear()
         self.proxy.stop()
 
     def _invoked(self) -> list[tuple[str, Any]]:
@@ -121,43 +131,79 @@ class LambdaPump:
         arn = attrs["QueueArn"]
         return url, arn
 
-    def install(self, buckets: list[str]) -> None:
-        arn_to_name: dict[str, str] = {}
-        queue_arns: dict[str, str] = {}
+    @staticmethod
+    def _is_lambda(arn: str) -> bool:
+        parts = arn.split(":")
+        return len(parts) >= 7 and parts[2] == "lambda" and parts[5] == "function"
+
+    def deliver(self, arn: str, payload: Any) -> None:
+        """One invocation of the Lambda ``arn`` names (any qualifier); another deployment's Lambda (another
+        stage) gets it in ``elsewhere``, which nothing runs."""
+        name = arn.split(":")[6]
+        with self._lock:
+            if name in self.inboxes:
+                self.inboxes[name].append(payload)
+                self.delivered.append((name, payload))
+            else:
+                self.elsewhere.append((name, payload))
+
+    def _patch(self, owner: Any, name: str, replacement: Any) -> None:
+        self._undo.append((owner, name, getattr(owner, name)))
+        setattr(owner, name, replacement)
+
+    def _hook_moto(self) -> None:
+        """Route moto's deliveries to a Lambda ARN into the pump's inboxes (moto runs in this process)."""
+        import moto.s3.notifications as s3_notifications
+        from moto.events.models import Rule
+        from moto.events.utils import EventTemplateParser
+
+        pump = self
+        send_to_targets = Rule.send_to_targets
+
+        def rule_send(rule: Any, original_event: dict, transform_input: bool = True) -> None:
+            if rule.scheduled_expression:  # EventBridge puts no bus event through a schedule's rule
+                return
+            lambdas = [t for t in rule.targets if pump._is_lambda(t["Arn"])]
+            if lambdas and rule.event_pattern.matches_event(original_event):
+                for target in lambdas:
+                    transformer = target.get("InputTransformer") or {}
+                    event = EventTemplateParser.parse(input_template=transformer.get("InputTemplate"),
+                                                      input_paths_map=transformer.get("InputPathsMap", {}),
+                                                      event=original_event) if transform_input \
+                        else copy.deepcopy(original_event)
+                    pump.deliver(target["Arn"], normalise(event))
+            others = [t for t in rule.targets if not pump._is_lambda(t["Arn"])]
+            if others:
+                shallow = copy.copy(rule)
+                shallow.targets = others
+                send_to_targets(shallow, original_event, transform_input)
+
+        def invoke_lambda(account_id: str, event_body: Any, fn_arn: str, region_name: str) -> None:
+            pump.deliver(fn_arn, event_body)
+
+        self._patch(Rule, "send_to_targets", rule_send)
+        self._patch(s3_notifications, "_invoke_awslambda", invoke_lambda)
+
+    def install(self, buckets: list[str] | None = None) -> None:
+        """Read each Lambda's async config, hook moto, and tap the bus (``buckets``: kept for callers)."""
         for name in self.lambdas.deployment.lambda_names:
-            fn_arn = self.lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
-            arn_to_name[fn_arn] = name
-            conf = self.lam.get_function_event_invoke_config(FunctionName=name)
-            dest = conf.get("DestinationConfig") or {}
-            self.configs[name] = AsyncConfig(fn_arn, int(conf.get("MaximumRetryAttempts", 2)),
-                                             (dest.get("OnSuccess") or {}).get("Destination"),
-                                             (dest.get("OnFailure") or {}).get("Destination"))
-            self.queues[name], queue_arns[name] = self._queue(f"pump-{name}")
-        for rule in self.events.list_rules(EventBusName=self.bus)["Rules"]:
-            targets = self.events.list_targets_by_rule(Rule=rule["Name"], EventBusName=self.bus)["Targets"]
-            for target in targets:
-                name = arn_to_name.get(target["Arn"].split(":$")[0])
-                if name is not None:
-                    self.events.put_targets(Rule=rule["Name"], EventBusName=self.bus,
-                                            Targets=[{**target, "Arn": queue_arns[name]}])
-        for bucket in buckets:
-            conf = self.s3.get_bucket_notification_configuration(Bucket=bucket)
-            conf.pop("ResponseMetadata", None)
-            kept, queued = [], list(conf.get("QueueConfigurations", []))
-            for c in conf.get("LambdaFunctionConfigurations", []):
-                name = arn_to_name.get(c["LambdaFunctionArn"].split(":$")[0])
-                if name is None:
-                    kept.append(c)
-                    continue
-                queued.append({"Id": c.get("Id", name), "QueueArn": queue_arns[name], "Events": c["Events"],
-                               **({"Filter": c["Filter"]} if "Filter" in c else {})})
-            conf["LambdaFunctionConfigurations"], conf["QueueConfigurations"] = kept, queued
-            self.s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=conf)
-        self.tap_url, tap_arn = self._queue("pump-tap")
+            self.inboxes[name] = deque()
+            self.refresh(name)
+        self._hook_moto()
+        self.tap_url, tap_arn = self._queue(f"pump-tap-{self.bus}")
         self.events.put_rule(Name=TAP_RULE, EventBusName=self.bus,
                              EventPattern=json.dumps({"source": [{"prefix": ""}]}))
         self.events.put_targets(Rule=TAP_RULE, EventBusName=self.bus, Targets=[{"Id": "tap", "Arn": tap_arn}])
         self.seen: list[dict] = []
+
+    def refresh(self, name: str) -> None:
+        """(Re)read a Lambda's async config: retries and destinations, as Lambda reads them per invocation."""
+        fn_arn = self.lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+        conf = self.lam.get_function_event_invoke_config(FunctionName=name)
+        dest = conf.get("DestinationConfig") or {}
+        self.configs[name] = AsyncConfig(fn_arn, int(conf.get("MaximumRetryAttempts", 2)),
+                                         (dest.get("OnSuccess") or {}).get("Destination"),
+                                         (dest.get("OnFailure") or {}).get("Destination"))
 
     # -- running ---------------------------------------------------------------------------------------
     def _receive(self, url: str) -> list[Any]:
@@ -175,14 +221,17 @@ class LambdaPump:
         self.seen.extend(self._receive(self.tap_url))
         return list(self.seen)
 
+    def take(self) -> list[tuple[str, Any]]:
+        """Everything delivered to the Lambdas since the last look, oldest first."""
+        with self._lock:
+            work = [(name, inbox.popleft()) for name, inbox in self.inboxes.items()
+                    for _ in range(len(inbox))]
+        return work + self._invoked()
+
     def run_until_idle(self, max_rounds: int = 50) -> None:
-        """Invoke queued work until a full pass finds every Lambda's queue empty."""
+        """Invoke queued work until a full pass finds every Lambda's inbox empty."""
         for _ in range(max_rounds):
-            # S3 sends an "s3:TestEvent" to a queue when it is configured as a destination; a Lambda
-            # destination never receives one, so the stand-in queue's is dropped.
-            work = [(name, payload) for name, url in self.queues.items() for payload in self._receive(url)
-                    if not (isinstance(payload, dict) and payload.get("Event") == "s3:TestEvent")]
-            work += self._invoked()
+            work = self.take()
             if not work:
                 return
             for name, payload in work:

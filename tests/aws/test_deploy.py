@@ -1,4 +1,5 @@
-"""``corb deploy`` against the moto server, after Zappa's own ``schedule`` step has run on it."""
+"""``corb deploy`` against the moto server, after Zappa's own ``schedule`` step has run on it: the stage's
+bus, the ``live`` alias, and every trigger on them, where Zappa's commands never reach."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from click.testing import CliRunner
 
 from bot.cli import main
 from cloud.aws import session
-from cloud.aws.deploy import TARGET_ID, plan_stage
+from cloud.aws.deploy import TARGET_ID, DeployError, plan_stage
 from cloud.aws.lambda_handler import ROUTE
+from cloud.aws.stages import ALIAS, Deployment, StageBusError
 from cloud.declaration import load_declaration
 
 from .conftest import create_lambdas
@@ -43,12 +45,16 @@ def deploy(*args: str) -> Any:
     return CliRunner().invoke(main, ["deploy", "dev", *args], catch_exceptions=False)
 
 
-def test_zappa_is_left_only_what_it_handles(deployed: dict[str, str], events: Any, s3: Any) -> None:
-    """With the settings callback, `zappa schedule` makes the S3 notification and the schedule, no rules."""
+def alias_arn(arn: str) -> str:
+    return f"{arn}:{ALIAS}"
+
+
+def test_zappa_is_left_only_the_schedules(deployed: dict[str, str], events: Any, s3: Any) -> None:
+    """With the settings callback, `zappa schedule` makes the schedules: no rule, no S3 notification."""
     names = {r["Name"] for r in events.list_rules()["Rules"]}
-    assert names == {"corb-dev-bot.handlers.retention.purge"}
-    conf = s3.get_bucket_notification_configuration(Bucket="corb-video")["LambdaFunctionConfigurations"]
-    assert [c["LambdaFunctionArn"] for c in conf] == [deployed["corb-dev-detection"]]
+    assert names == {"corb-dev-bot.handlers.retention.purge", "corb-dev-detection-cloud.reconcile.run"}
+    conf = s3.get_bucket_notification_configuration(Bucket="corb-video")
+    assert conf.get("LambdaFunctionConfigurations", []) == []
 
 
 def test_dry_run_prints_the_plan_and_changes_nothing(deployed: dict[str, str], events: Any) -> None:
@@ -56,44 +62,57 @@ def test_dry_run_prints_the_plan_and_changes_nothing(deployed: dict[str, str], e
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     decl = load_declaration("dev")
+    assert "create    event-bus        corb-dev  (custom bus)" in lines
+    assert "create    alias            corb-dev:live  (-> $LATEST)" in lines
     for rule in decl.rules:
         assert f"create    rule             {rule.name}  (-> {rule.function})" in lines
         assert any(line.startswith("create    target           " + rule.name) for line in lines)
-        assert f"create    permission       corb-dev <- {rule.name}  (events.amazonaws.com)" in lines
-    assert any(line.startswith("create    async-config     corb-dev ") for line in lines)
-    assert any(line.startswith("create    async-config     corb-dev-detection ") for line in lines)
-    assert "unchanged s3-notification  s3://corb-video -> corb-dev-detection" in lines  # Zappa made it
+        assert f"create    permission       corb-dev:live <- {rule.name}  (events.amazonaws.com)" in lines
+    for name in ("corb-dev:live", "corb-dev", "corb-dev-detection:live", "corb-dev-detection"):
+        assert any(line.startswith(f"create    async-config     {name} ") for line in lines)
+    assert any(line.startswith("create    s3-notification  s3://corb-video -> corb-dev-detection:live")
+               for line in lines)
     assert "unchanged schedule         corb-dev-bot.handlers.retention.purge" in lines
-    assert lines[-1].startswith("dry run, nothing applied: stage dev: 29 to create, 0 to update")
-    assert {r["Name"] for r in events.list_rules()["Rules"]} == {"corb-dev-bot.handlers.retention.purge"}
+    assert lines[-1].startswith("dry run, nothing applied: stage dev: 36 to create, 0 to update")
+    assert [b["Name"] for b in events.list_event_buses()["EventBuses"]] == ["default"]
 
 
-def test_deploy_creates_rules_targets_permissions_destinations_then_is_a_no_op(
+def test_deploy_creates_bus_alias_rules_targets_permissions_destinations_then_is_a_no_op(
         deployed: dict[str, str], events: Any, s3: Any) -> None:
     first = deploy()
     assert first.exit_code == 0, first.output
     lam = session.client("lambda")
-    bus_arn = events.describe_event_bus(Name="default")["Arn"]
-    policy = json.loads(lam.get_policy(FunctionName="corb-dev")["Policy"])["Statement"]
+    bus_arn = events.describe_event_bus(Name="corb-dev")["Arn"]
+    for name, arn in deployed.items():
+        alias = lam.get_alias(FunctionName=name, Name=ALIAS)
+        assert alias["FunctionVersion"] == "$LATEST" and alias["AliasArn"] == alias_arn(arn)
+    policy = json.loads(lam.get_policy(FunctionName="corb-dev", Qualifier=ALIAS)["Policy"])["Statement"]
     for rule in load_declaration("dev").rules:
-        described = events.describe_rule(Name=rule.name)
+        described = events.describe_rule(Name=rule.name, EventBusName="corb-dev")
+        assert described["Arn"].endswith(f":rule/corb-dev/{rule.name}")
         assert json.loads(described["EventPattern"]) == rule.pattern
         assert described["State"] == "ENABLED"
-        [target] = events.list_targets_by_rule(Rule=rule.name)["Targets"]
-        assert target["Id"] == TARGET_ID and target["Arn"] == deployed["corb-dev"]
+        [target] = events.list_targets_by_rule(Rule=rule.name, EventBusName="corb-dev")["Targets"]
+        assert target["Id"] == TARGET_ID and target["Arn"] == alias_arn(deployed["corb-dev"])
         template = target["InputTransformer"]["InputTemplate"]
         assert template.endswith('"event": <aws.events.event.json>}')
         assert json.loads(template.replace("<aws.events.event.json>", "{}")) == {
             "command": ROUTE, "function": rule.function, "rule": rule.name, "event": {}}
         [st] = [s for s in policy if s["Sid"] == f"corb-{rule.name}"]
         assert st["Principal"] == {"Service": "events.amazonaws.com"}
+        assert st["Resource"] == alias_arn(deployed["corb-dev"])
         assert st["Condition"]["ArnLike"]["AWS:SourceArn"] == described["Arn"]
+    assert events.list_rules()["Rules"] and all(  # the default bus holds Zappa's schedules only
+        r.get("ScheduleExpression") for r in events.list_rules()["Rules"])
     for name in LAMBDAS:
-        conf = lam.get_function_event_invoke_config(FunctionName=name)
-        assert conf["MaximumRetryAttempts"] == 2
-        assert conf["DestinationConfig"] == {"OnSuccess": {"Destination": bus_arn},
-                                             "OnFailure": {"Destination": bus_arn}}
+        for where in ({}, {"Qualifier": ALIAS}):
+            conf = lam.get_function_event_invoke_config(FunctionName=name, **where)
+            assert conf["MaximumRetryAttempts"] == 2
+            assert conf["DestinationConfig"] == {"OnSuccess": {"Destination": bus_arn},
+                                                 "OnFailure": {"Destination": bus_arn}}
     [notif] = s3.get_bucket_notification_configuration(Bucket="corb-video")["LambdaFunctionConfigurations"]
+    assert notif["Id"] == "corb-dev-detection:detection.handler.handle"  # Zappa's handler routes by it
+    assert notif["LambdaFunctionArn"] == alias_arn(deployed["corb-dev-detection"])
     rules = {r["Name"].lower(): r["Value"] for r in notif["Filter"]["Key"]["FilterRules"]}
     assert rules == {"prefix": "cameras/", "suffix": ".mkv"}
     assert notif["Events"] == ["s3:ObjectCreated:*"]
@@ -104,30 +123,80 @@ def test_deploy_creates_rules_targets_permissions_destinations_then_is_a_no_op(
     assert all(line.startswith("unchanged") for line in second.output.splitlines()[:-1])
 
 
-def test_after_zappa_update_deleted_the_rules_corb_deploy_restores_them(
-        deployed: dict[str, str], events: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_zappa_schedule_leaves_corbs_triggers_where_they_are(
+        deployed: dict[str, str], events: Any, s3: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     assert deploy().exit_code == 0
-    zappa(monkeypatch, "schedule", "dev")  # what `zappa update dev` does last: unschedule everything, re-add
-    assert {r["Name"] for r in events.list_rules()["Rules"]} == {"corb-dev-bot.handlers.retention.purge"}
-    plan = plan_stage("dev")
-    assert {c.kind for c in plan.pending} == {"rule", "target", "permission"}
-    assert deploy().exit_code == 0
-    assert len(events.list_rules()["Rules"]) == 10
-    assert plan_stage("dev").pending == []
+    def triggers() -> tuple[dict, list]:
+        rules = {r["Name"]: events.list_targets_by_rule(Rule=r["Name"], EventBusName="corb-dev")["Targets"]
+                 for r in events.list_rules(EventBusName="corb-dev")["Rules"]}
+        notification = s3.get_bucket_notification_configuration(Bucket="corb-video")
+        return rules, notification["LambdaFunctionConfigurations"]
+
+    before = triggers()
+    for command in ("schedule", "unschedule"):  # what `zappa update` runs last, and its opposite
+        for stage in ("dev", "dev_detection"):
+            zappa(monkeypatch, command, stage)
+            assert triggers() == before
+    rules = before[0]
+    assert len(rules) == len(load_declaration("dev").rules)
 
 
 def test_a_changed_pattern_and_a_stale_raw_target_are_updated(deployed: dict[str, str], events: Any) -> None:
     assert deploy().exit_code == 0
-    events.put_rule(Name="corb-dev-status", EventPattern=json.dumps({"source": ["corb.sms"]}),
-                    State="ENABLED",
-                    Description="corb: bot.handlers.status.handle")
-    events.put_targets(Rule="corb-dev-status", Targets=[{"Id": "zappa-raw", "Arn": deployed["corb-dev"]}])
+    events.put_rule(Name="corb-dev-status", EventBusName="corb-dev", EventPattern=json.dumps(
+        {"source": ["corb.sms"]}), State="ENABLED", Description="corb: bot.handlers.status.handle")
+    events.put_targets(Rule="corb-dev-status", EventBusName="corb-dev",
+                       Targets=[{"Id": "zappa-raw", "Arn": deployed["corb-dev"]}])
     lines = deploy("--dry-run").output.splitlines()
     assert "update    rule             corb-dev-status  (pattern)" in lines
     assert "update    target           corb-dev-status  (remove stale target(s) zappa-raw)" in lines
     assert deploy().exit_code == 0
-    [target] = events.list_targets_by_rule(Rule="corb-dev-status")["Targets"]
+    [target] = events.list_targets_by_rule(Rule="corb-dev-status", EventBusName="corb-dev")["Targets"]
     assert target["Id"] == TARGET_ID
+
+
+def test_what_zappa_managed_before_is_taken_over_and_the_policy_stops_growing(
+        deployed: dict[str, str], s3: Any) -> None:
+    """A stage deployed by an older Corb: Zappa's S3 notification, and the S3 permissions its `schedule`
+    added under a new random Sid on every run (one of them without a SourceAccount condition)."""
+    lam = session.client("lambda")
+    s3.put_bucket_notification_configuration(Bucket="corb-video", NotificationConfiguration={
+        "LambdaFunctionConfigurations": [{"Id": "corb-dev-detection", "Events": ["s3:ObjectCreated:*"],
+                                          "LambdaFunctionArn": deployed["corb-dev-detection"]}]})
+    for i, account in enumerate(("123456789012", "123456789012", None)):
+        lam.add_permission(FunctionName="corb-dev-detection", StatementId=f"ZAPPA00{i}",
+                           Action="lambda:InvokeFunction", Principal="s3.amazonaws.com",
+                           SourceArn="arn:aws:s3:::corb-video",
+                           **({"SourceAccount": account} if account else {}))
+    lines = deploy("--dry-run").output.splitlines()
+    assert any(line.startswith("update    s3-notification  s3://corb-video -> corb-dev-detection:live")
+               for line in lines)
+    assert ("update    stale-permission corb-dev-detection <- corb-video (Zappa's)  "
+            "(remove 3: ZAPPA000, ZAPPA001, ZAPPA002)") in lines
+
+    policies = []
+    for _ in range(3):
+        assert deploy().exit_code == 0
+        policies.append({name: json.loads(lam.get_policy(FunctionName=name)["Policy"])["Statement"]
+                         for name in LAMBDAS})
+    assert policies[0] == policies[1] == policies[2]
+    from_s3 = [st for st in policies[0]["corb-dev-detection"]
+               if st["Principal"] == {"Service": "s3.amazonaws.com"}]
+    assert [st["Sid"] for st in from_s3] == ["corb-s3-corb-video"]  # the alias's, under a fixed Sid
+    assert from_s3[0]["Resource"] == alias_arn(deployed["corb-dev-detection"])
+    [notif] = s3.get_bucket_notification_configuration(Bucket="corb-video")["LambdaFunctionConfigurations"]
+    assert notif["LambdaFunctionArn"] == alias_arn(deployed["corb-dev-detection"])
+
+
+def test_the_default_bus_is_refused(aws: str, tmp_path: Path) -> None:
+    settings = json.loads((ROOT / "zappa_settings.json").read_text())
+    settings["dev"]["environment_variables"]["CORB_BUS"] = "default"
+    with pytest.raises(StageBusError, match="default"):
+        _ = Deployment.load("dev", settings=settings).bus
+    (tmp_path / "zappa_settings.json").write_text(json.dumps(settings))
+    (tmp_path / "destinations.json").write_text((ROOT / "destinations.json").read_text())
+    with pytest.raises(DeployError, match="CORB_BUS must name the stage's own bus"):
+        plan_stage("dev", root=tmp_path)  # what `corb deploy` reports, before any AWS call
 
 
 def test_missing_lambdas_are_reported_and_fail_the_command(aws: str, bucket_name: str) -> None:
@@ -136,4 +205,5 @@ def test_missing_lambdas_are_reported_and_fail_the_command(aws: str, bucket_name
     assert result.exit_code != 0
     assert "missing   async-config     corb-dev-detection  (Lambda not deployed yet)" in result.output
     assert "could not be applied yet" in result.output
-    assert session.client("events").describe_rule(Name="corb-dev-status")["State"] == "ENABLED"
+    events = session.client("events")
+    assert events.describe_rule(Name="corb-dev-status", EventBusName="corb-dev")["State"] == "ENABLED"

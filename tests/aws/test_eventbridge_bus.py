@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
+from cloud.adapters import open_bus
 from cloud.aws import session
 from cloud.aws.eventbridge import MAX_ENTRY_BYTES, EventBridgeBus, entry_size, resolve_detail
 from cloud.aws.s3 import S3Bucket
-from cloud.bus import BusError, open_bus, publish
+from cloud.bus import BusError, publish
 from cloud.config import load_config
 from cloud.events import entry
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from cloud.adapters import open_invoker
 from cloud.aws.lambda_invoker import LambdaInvoker
 from cloud.config import load_config
-from cloud.dead_letters import open_invoker
 from cloud.runtime import LocalInvoker
 
 
@@ -18,7 +18,7 @@ def test_the_bus_setting_chooses_the_invoker(corb_env, sqlite_url, monkeypatch) 
     config = load_config()
     sessions = make_sessionmaker(make_engine(sqlite_url))
     assert isinstance(open_invoker(config, sessions), LocalInvoker)
-    aws = open_invoker(replace(config, bus="default", stage="dev"), sessions)
+    aws = open_invoker(replace(config, bus="corb-dev", stage="dev"), sessions)
     assert isinstance(aws, LambdaInvoker)
     # a bot function is sent to the stage's bot Lambda, wrapped so Zappa's handler routes it
     name, payload = aws.request("bot.handlers.status.handle", {"detail": {}})

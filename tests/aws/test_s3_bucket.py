@@ -10,9 +10,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from cloud.adapters import open_bucket
 from cloud.aws import session
 from cloud.aws.s3 import S3Bucket
-from cloud.bucket import NoSuchKey, open_bucket
+from cloud.bucket import NoSuchKey
 from cloud.config import load_config
 
 # A minimal JPEG (SOI, APP0 JFIF, EOI) is enough: the test is about the bytes, not the picture.
