@@ -115,7 +115,8 @@ class Serve:
 
     def group(self) -> list[int]:
         """Every live process in serve's process group (itself, gunicorn, the runtime, sandboxes)."""
-        out = subprocess.run(["ps", "-o", "pid=", "-g", str(self.proc.pid)], capture_output=True, text=True)
+        out = subprocess.run(["ps", "-o", "pid=", "--sid", str(self.proc.pid)],
+                             capture_output=True, text=True)
         return [int(p) for p in out.stdout.split()]
 
     def terminate(self, timeout: float = 15) -> float:
