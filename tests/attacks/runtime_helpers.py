@@ -85,6 +85,7 @@ class Serve:
     def __init__(self, env: dict[str, str], log: Path, *args: str) -> None:
         self.log = log
         self.fh = log.open("ab")
+        self.offset = self.fh.tell()  # the log may hold an earlier run's lines
         self.proc = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--port", "0", *args],
                                      cwd=ROOT, env=env, stdout=self.fh, stderr=subprocess.STDOUT,
                                      start_new_session=True)
@@ -93,7 +94,7 @@ class Serve:
     def _wait_for_url(self, timeout: float = 60) -> str:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            text = self.log.read_text(errors="replace")
+            text = self.log.read_bytes()[self.offset:].decode(errors="replace")
             found = re.findall(r"running at (http://\S+)", text)
             if found and self.proc.poll() is None:
                 return found[-1]
@@ -131,3 +132,37 @@ class Serve:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
         self.fh.close()
+
+
+def seed(database_url: str) -> None:
+    """One member and one camera, so that ``status`` gets a real reply from the status handler."""
+    from bot.models import Camera, Role, User
+
+    engine = make_engine(database_url)
+    with make_sessionmaker(engine)() as s, s.begin():
+        s.add(User(phone=MEMBER, name="Max", role=Role.member))
+        s.add(Camera(slug="lobby", name="Lobby", area="lobby"))
+    engine.dispose()
+
+
+def messages(database_url: str) -> tuple[list[str], list[str]]:
+    """(inbound MessageSids from the member, bodies of the replies to the member)."""
+    from sqlalchemy import select
+
+    from bot.models import Message
+
+    engine = make_engine(database_url)
+    with make_sessionmaker(engine)() as s:
+        rows = s.execute(select(Message.direction, Message.sid, Message.body).where(
+            (Message.from_number == MEMBER) | (Message.to_number == MEMBER))).all()
+    engine.dispose()
+    return [r.sid for r in rows if r.direction == "in"], [r.body for r in rows if r.direction == "out"]
+
+
+def wait_for(predicate: Any, timeout: float, interval: float = 0.1) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())
