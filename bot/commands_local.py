@@ -78,7 +78,8 @@ def serve(host: str, port: int | None, web_workers: int | None, workers: int,
         raise click.UsageError("corb serve runs the local bus only: unset CORB_BUS (it is "
                                f"{config.bus!r}); on AWS the functions run in Lambda.")
     children = default_children(sock, web_workers=web_workers or _cpus(), workers=workers,
-                                detection_workers=detection_workers or max(1, _cpus() // 2))
+                                detection_workers=detection_workers or max(1, _cpus() // 2),
+                                runtime_nice=int(os.environ.get("CORB_RUNTIME_NICE", "0")))
     supervisor = Supervisor(children, echo=click.echo)
     signal.signal(signal.SIGTERM, supervisor.request_stop)
     signal.signal(signal.SIGINT, supervisor.request_stop)
@@ -108,7 +109,9 @@ def serve(host: str, port: int | None, web_workers: int | None, workers: int,
               help="Concurrent invocations of each other stage's functions (detection), at low priority.")
 @click.option("--grace", type=float, default=3.0, show_default=True,
               help="Seconds running functions get at SIGTERM before they are stopped and handed back.")
-def runtime(workers: int, detection_workers: int, grace: float) -> None:
+@click.option("--nice", type=click.IntRange(0, 19), default=0, show_default=True,
+              help="Lower this process's CPU priority (and its sandboxes') so web requests come first.")
+def runtime(workers: int, detection_workers: int, grace: float, nice: int) -> None:
     """Run the local runtime and the bucket watcher (``corb serve`` starts this beside the web server).
 
     Every invocation runs in a sandbox process that is killed at the function's timeout; each Lambda
@@ -118,7 +121,10 @@ def runtime(workers: int, detection_workers: int, grace: float) -> None:
     from cloud.declaration import load_declaration
     from cloud.runtime import start_embedded
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s [runtime] %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s [runtime] %(name)s: %(message)s")
+    if nice:
+        os.nice(nice)
     config = load_config()
     svc = Services(config)
     use_services(svc)

@@ -82,15 +82,16 @@ def has_camera_agent() -> bool:
     return bool(cameras is not None and "run" in getattr(cameras, "commands", {}))
 
 
-def default_children(sock: socket.socket, *, web_workers: int, workers: int,
-                     detection_workers: int) -> list[Child]:
+def default_children(sock: socket.socket, *, web_workers: int, workers: int, detection_workers: int,
+                     runtime_nice: int = 0) -> list[Child]:
     """The web server, the runtime, and the camera agent where this Corb has one."""
     fd = sock.fileno()
     web = Child("web", [sys.executable, "-m", "gunicorn", "--bind", f"fd://{fd}", "--workers",
                         str(web_workers), "--graceful-timeout", "3", "--log-level", "warning",
                         "bot.wsgi:app"], pass_fds=(fd,))
     runtime = Child("runtime", _corb("runtime", "--workers", str(workers),
-                                     "--detection-workers", str(detection_workers)))
+                                     "--detection-workers", str(detection_workers),
+                                     "--nice", str(runtime_nice)))
     children = [web, runtime]
     if has_camera_agent():
         children.append(Child("camera agent", _corb("cameras", "run")))
