@@ -60,12 +60,16 @@ def _cpus() -> int:
 @click.option("--port", type=int, default=None, help="Port (default: CORB_PORT or 8000; 0 picks a free one).")
 @click.option("--web-workers", type=click.IntRange(1, 64), default=None,
               help="gunicorn worker processes answering web requests (default: one per core).")
-@click.option("--workers", type=click.IntRange(1, 64), default=4, show_default=True,
-              help="Concurrent invocations of the bot's functions (handlers), each in its own process.")
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="Concurrent invocations of the bot's functions (handlers), each in its own process "
+                   "(default: one per core, at least 2).")
 @click.option("--detection-workers", type=click.IntRange(1, 64), default=None,
               help="Concurrent detection invocations (default: half the cores, at least 1), at low priority.")
-def serve(host: str, port: int | None, web_workers: int | None, workers: int,
-          detection_workers: int | None) -> None:
+@click.option("--runtime-nice", type=click.IntRange(0, 19), default=5, show_default=True,
+              help="How much lower the runtime's CPU priority is than the web server's (detection: 10 lower "
+                   "still), so webhooks are answered first when the machine is busy.")
+def serve(host: str, port: int | None, web_workers: int | None, workers: int | None,
+          detection_workers: int | None, runtime_nice: int) -> None:
     """Run everything on this machine: gunicorn for the web app, and the local runtime and bucket watcher
     in their own processes (see bot/serve.py)."""
     from bot.serve import Supervisor, bind, default_children
@@ -77,9 +81,9 @@ def serve(host: str, port: int | None, web_workers: int | None, workers: int,
     if config.bus != "local":
         raise click.UsageError("corb serve runs the local bus only: unset CORB_BUS (it is "
                                f"{config.bus!r}); on AWS the functions run in Lambda.")
-    children = default_children(sock, web_workers=web_workers or _cpus(), workers=workers,
+    children = default_children(sock, web_workers=web_workers or _cpus(), workers=workers or max(2, _cpus()),
                                 detection_workers=detection_workers or max(1, _cpus() // 2),
-                                runtime_nice=int(os.environ.get("CORB_RUNTIME_NICE", "0")))
+                                runtime_nice=runtime_nice)
     supervisor = Supervisor(children, echo=click.echo)
     signal.signal(signal.SIGTERM, supervisor.request_stop)
     signal.signal(signal.SIGINT, supervisor.request_stop)
