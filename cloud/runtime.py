@@ -160,6 +160,7 @@ class LocalRuntime(LocalInvoker):
         self._thread: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._last_renewal = 0.0
+        self._last_reap = 0.0
         self._schedule_slots: dict[tuple[str, str], str] = {}
 
     def _make_pools(self, workers: int, concurrency: dict[str, int],
@@ -268,7 +269,10 @@ class LocalRuntime(LocalInvoker):
     def tick(self) -> int:
         """One round of the dispatcher: leases, schedules, then claim what the pool has room for."""
         self._renew_leases()
-        self._reap_expired()
+        now_m = time.monotonic()
+        if now_m - self._last_reap >= max(self.poll_interval, self.lease_s / 6):  # not on every wake-up
+            self._last_reap = now_m
+            self._reap_expired()
         if self.schedules_enabled:
             self.fire_schedules()
         return self._dispatch()
