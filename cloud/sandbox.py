@@ -29,7 +29,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Outcome", "Sandbox", "error_payload", "remove_stale_tmp"]
+__all__ = ["Outcome", "Sandbox", "alive", "error_payload", "remove_stale_tmp"]
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +165,8 @@ class Sandbox:
         self.kill()
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (a stale temp folder's owner, or a test's check)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -185,7 +186,7 @@ def remove_stale_tmp(tmp_root: Path) -> int:
         if not entry.name.startswith(TMP_PREFIX):
             continue
         pid_text = entry.name[len(TMP_PREFIX):]
-        if pid_text.isdigit() and _alive(int(pid_text)):
+        if pid_text.isdigit() and alive(int(pid_text)):
             continue
         shutil.rmtree(entry, ignore_errors=True)
         removed += 1

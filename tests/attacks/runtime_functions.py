@@ -9,6 +9,8 @@ import tempfile
 import time
 from typing import Any
 
+from cloud.sandbox import alive
+
 
 def _log(**fields: Any) -> None:
     line = json.dumps({"pid": os.getpid(), "t": time.time(), **fields}) + "\n"
@@ -19,14 +21,6 @@ def _log(**fields: Any) -> None:
         os.close(fd)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 def spin(event: dict, context: Any) -> dict:
     """Keeps a core busy forever after noting which earlier attempts' processes are still alive."""
     path = os.environ["CORB_TEST_RUNLOG"]
@@ -35,7 +29,7 @@ def spin(event: dict, context: Any) -> dict:
         with open(path) as fh:
             earlier = [json.loads(line)["pid"] for line in fh if line.strip()]
     workdir = tempfile.mkdtemp(prefix="corb-segment-")  # what the detection handler leaves on a kill
-    _log(kind="start", request=context.aws_request_id, alive_before=[p for p in earlier if _alive(p)],
+    _log(kind="start", request=context.aws_request_id, alive_before=[p for p in earlier if alive(p)],
          tmp=workdir)
     while True:
         pass

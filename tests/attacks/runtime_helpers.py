@@ -25,6 +25,7 @@ from sqlalchemy.orm import sessionmaker  # noqa: E402
 from cloud.db import make_engine, make_sessionmaker  # noqa: E402
 from cloud.declaration import Declaration, load_declaration  # noqa: E402
 from cloud.runtime import LocalRuntime  # noqa: E402
+from cloud.sandbox import alive  # noqa: E402, F401 - the tests import it from here
 
 FN = "runtime_functions."
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,14 +61,6 @@ def runtime(database_url: str, declaration: Declaration, **options: Any) -> Iter
 
 def sessions_for(database_url: str) -> sessionmaker:
     return make_sessionmaker(make_engine(database_url))
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 # -- corb serve ------------------------------------------------------------------------------------------
