@@ -75,7 +75,12 @@ def serve(host: str, port: int | None, web_workers: int | None, workers: int | N
     from bot.serve import Supervisor, bind, default_children
     from cloud.config import load_config
 
-    sock = bind(host, port if port is not None else int(os.environ.get("CORB_PORT", "8000")))
+    wanted = port if port is not None else int(os.environ.get("CORB_PORT", "8000"))
+    try:
+        sock = bind(host, wanted)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{wanted}: {exc.strerror or exc}. Is another "
+                                   f"corb serve running? Use --port 0 for any free port.") from exc
     os.environ["CORB_PORT"] = str(sock.getsockname()[1])  # media links and signatures use the real port
     config = load_config()  # also generates the secrets once, before any child could race for them
     if config.bus != "local":

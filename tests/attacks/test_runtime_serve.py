@@ -64,3 +64,22 @@ def test_kill_9_during_traffic_answers_every_message_exactly_once(tmp_path: Path
         second.close()
     assert sorted(inbound) == sids  # every message stored once
     assert len(replies) == len(sids)  # and answered exactly once
+
+
+def test_a_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    from runtime_helpers import ROOT
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = serve_env(tmp_path / "data", f"sqlite:///{tmp_path}/corb.db")
+        out = subprocess.run([sys.executable, "-m", "bot", "serve", "--port", str(port)], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in out.stderr
+    assert "running at" not in out.stdout
