@@ -7,9 +7,11 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
 from runtime_helpers import Serve, alive, messages, seed, serve_env, wait_for
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # processes, not SQL: one database
 def test_serve_answers_then_stops_within_seconds_leaving_nothing(tmp_path: Path, database_url: str) -> None:
     seed(database_url)
     serve = Serve(serve_env(tmp_path / "data", database_url), tmp_path / "serve.log")
