@@ -6,6 +6,8 @@ Configuration comes from the environment only (the names are in ``cloud/config.p
 from __future__ import annotations
 
 import json
+import logging
+import os
 import re
 import signal
 import sys
@@ -15,7 +17,6 @@ import urllib.error
 import urllib.request
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -45,67 +46,111 @@ def e164(_ctx: Any, _param: Any, value: str) -> str:
 
 
 def register(main: click.Group) -> None:
-    for command in (serve, db, users, cameras, ingest, sms, outbox, replay):
+    for command in (serve, runtime, db, users, cameras, ingest, sms, outbox, replay):
         main.add_command(command)
 
 
 # -- serve ------------------------------------------------------------------------------------------
-class _LateApp:
-    """The WSGI app, filled in once the socket is bound (so ``--port 0`` can pick a free port first)."""
-
-    app: Callable | None = None
-
-    def __call__(self, environ: dict, start_response: Callable) -> Any:
-        assert self.app is not None
-        return self.app(environ, start_response)
+def _cpus() -> int:
+    return os.cpu_count() or 1
 
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", type=int, default=None, help="Port (default: CORB_PORT or 8000; 0 picks a free one).")
-@click.option("--workers", type=click.IntRange(1, 64), default=4, show_default=True,
-              help="Worker threads running functions (handlers, detection).")
-def serve(host: str, port: int | None, workers: int) -> None:
-    """Run everything on this machine: the web app, the local runtime and the bucket watcher."""
-    import os
-
-    from werkzeug.serving import make_server
-
-    late = _LateApp()
-    server = make_server(host, port if port is not None else int(os.environ.get("CORB_PORT", "8000")), late,
-                         threaded=True)
-    os.environ["CORB_PORT"] = str(server.server_port)  # media links and signatures use the real port
-
-    from bot import create_app
-    from bot.services import Services, use_services
+@click.option("--web-workers", type=click.IntRange(1, 64), default=None,
+              help="gunicorn worker processes answering web requests (default: one per core).")
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="Concurrent invocations of the bot's functions (handlers), each in its own process "
+                   "(default: one per core, at least 2).")
+@click.option("--detection-workers", type=click.IntRange(1, 64), default=None,
+              help="Concurrent detection invocations (default: half the cores, at least 1), at low priority.")
+@click.option("--runtime-nice", type=click.IntRange(0, 19), default=5, show_default=True,
+              help="How much lower the runtime's CPU priority is than the web server's (detection: 10 lower "
+                   "still), so webhooks are answered first when the machine is busy.")
+def serve(host: str, port: int | None, web_workers: int | None, workers: int | None,
+          detection_workers: int | None, runtime_nice: int) -> None:
+    """Run everything on this machine: gunicorn for the web app, and the local runtime and bucket watcher
+    in their own processes (see bot/serve.py)."""
+    from bot.serve import Supervisor, bind, default_children
     from cloud.config import load_config
-    from cloud.runtime import start_embedded
 
-    config = load_config()
+    wanted = port if port is not None else int(os.environ.get("CORB_PORT", "8000"))
+    try:
+        sock = bind(host, wanted)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{wanted}: {exc.strerror or exc}. Is another "
+                                   f"corb serve running? Use --port 0 for any free port.") from exc
+    os.environ["CORB_PORT"] = str(sock.getsockname()[1])  # media links and signatures use the real port
+    config = load_config()  # also generates the secrets once, before any child could race for them
     if config.bus != "local":
         raise click.UsageError("corb serve runs the local bus only: unset CORB_BUS (it is "
                                f"{config.bus!r}); on AWS the functions run in Lambda.")
+    children = default_children(sock, web_workers=web_workers or _cpus(), workers=workers or max(2, _cpus()),
+                                detection_workers=detection_workers or max(1, _cpus() // 2),
+                                runtime_nice=runtime_nice)
+    supervisor = Supervisor(children, echo=click.echo)
+    signal.signal(signal.SIGTERM, supervisor.request_stop)
+    signal.signal(signal.SIGINT, supervisor.request_stop)
+    supervisor.start()
+    sock.close()  # gunicorn holds it now
+    url = f"http://{host}:{os.environ['CORB_PORT']}"
+    # (server info: record the URL and pid here)
+    click.echo(f"Corb is running at {url} (public URL {config.base_url}); data in {config.data_dir}. "
+               f"Press Ctrl-C to stop.")
+    sys.stdout.flush()
+    code = 0
+    try:
+        code = supervisor.watch()
+    finally:
+        click.echo("Stopping: running functions are handed back to the queue...")
+        supervisor.stop()
+        # (server info: clear it here)
+        click.echo("Stopped.")
+    if code:
+        raise SystemExit(code)
+
+
+@click.command()
+@click.option("--workers", type=click.IntRange(1, 64), default=4, show_default=True,
+              help="Concurrent invocations of the main stage's functions (the bot's handlers).")
+@click.option("--detection-workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Concurrent invocations of each other stage's functions (detection), at low priority.")
+@click.option("--grace", type=float, default=3.0, show_default=True,
+              help="Seconds running functions get at SIGTERM before they are stopped and handed back.")
+@click.option("--nice", type=click.IntRange(0, 19), default=0, show_default=True,
+              help="Lower this process's CPU priority (and its sandboxes') so web requests come first.")
+def runtime(workers: int, detection_workers: int, grace: float, nice: int) -> None:
+    """Run the local runtime and the bucket watcher (``corb serve`` starts this beside the web server).
+
+    Every invocation runs in a sandbox process that is killed at the function's timeout; each Lambda
+    function (Zappa stage) has its own pool, so SMS replies never queue behind video analysis."""
+    from bot.services import Services, use_services
+    from cloud.config import load_config
+    from cloud.declaration import load_declaration
+    from cloud.runtime import start_embedded
+
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s [runtime] %(name)s: %(message)s")
+    if nice:
+        os.nice(nice)
+    config = load_config()
     svc = Services(config)
     use_services(svc)
-    late.app = create_app(svc)
-    embedded = start_embedded(config, sessions=svc.sessions, bucket=svc.bucket, workers=workers)
-
-    def stop(_signum: int, _frame: Any) -> None:
-        threading.Thread(target=server.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    click.echo(f"Corb is running at http://{host}:{server.server_port} (public URL {config.base_url}); "
-               f"data in {config.data_dir}. Press Ctrl-C to stop.", err=False)
-    sys.stdout.flush()
-    try:
-        server.serve_forever(poll_interval=0.2)
-    finally:
-        click.echo("Stopping: letting running functions finish...")
-        server.server_close()
-        embedded.stop(timeout=30)
-        svc.close()
-        click.echo("Stopped.")
+    declaration = load_declaration(config.stage)
+    others = [stage for stage in declaration.stages if stage != declaration.stage]
+    embedded = start_embedded(config, sessions=svc.sessions, bucket=svc.bucket, isolation="process",
+                              tmp_root=config.data_dir / "tmp", poll_interval=0.1,
+                              concurrency={declaration.stage: workers,
+                                           **dict.fromkeys(others, detection_workers)},
+                              nice=dict.fromkeys(others, 10))
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    while not stopping.wait(0.5):
+        pass
+    embedded.stop(timeout=grace)
+    svc.close()
 
 
 # -- db ---------------------------------------------------------------------------------------------

@@ -26,12 +26,13 @@ import json
 import logging
 import threading
 import time
-import traceback
 import uuid
+from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -40,10 +41,10 @@ from cloud import local_bus
 from cloud.db import utcnow
 from cloud.dead_letters import RECORDER, format_error, insert_dead_letter
 from cloud.events import ACCOUNT, REGION, destination_event, destination_record, eventbridge_event
-from cloud.functions import FunctionNotFound, LambdaContext, resolve
 from cloud.idempotency import first_time
 from cloud.local_bus import LocalBus, enqueue, store_events
 from cloud.models import BusEvent, Invocation
+from cloud.sandbox import Outcome, Sandbox, error_payload, remove_stale_tmp, run_handler
 
 if TYPE_CHECKING:
     from cloud.bucket import FolderBucket
@@ -57,6 +58,8 @@ log = logging.getLogger(__name__)
 
 WAITING = ("pending", "retrying")
 UNFINISHED = ("pending", "running", "retrying")
+
+Isolation = Literal["thread", "process"]
 
 
 class Poller(Protocol):
@@ -95,15 +98,28 @@ class _Claim:
     event_id: str | None
     attempt: int
     timeout_s: float = 30.0
+    pool: str = ""
     started: float = field(default_factory=time.monotonic)
     future: Future | None = None
+    sandbox: Sandbox | None = None
+    interrupted: bool = False  # killed because the runtime stops: the attempt does not count
+
+    @property
+    def key(self) -> tuple[int, int]:
+        """Bookkeeping is per attempt: a late attempt's clean-up never touches its successor's entry."""
+        return self.id, self.attempt
 
 
-def _error_payload(exc: BaseException, request_id: str, error_type: str | None = None) -> dict:
-    """What Lambda's Python runtime returns for an unhandled exception."""
-    frames = traceback.extract_tb(exc.__traceback__)[1:]  # drop the runtime's own frame
-    return {"errorMessage": str(exc), "errorType": error_type or type(exc).__name__, "requestId": request_id,
-            "stackTrace": traceback.format_list(frames)}
+@dataclass
+class _Pool:
+    """One Lambda function's concurrency (a Zappa stage is one Lambda): its own slots and sandboxes."""
+
+    stage: str
+    size: int
+    nice: int = 0
+    functions: frozenset[str] = frozenset()
+    running: int = 0
+    idle: list[Sandbox] = field(default_factory=list)
 
 
 class LocalRuntime(LocalInvoker):
@@ -112,11 +128,22 @@ class LocalRuntime(LocalInvoker):
     def __init__(self, sessions: sessionmaker, declaration: Declaration, *, bus: LocalBus | None = None,
                  workers: int = 4, poll_interval: float = 0.5, backoff_base: float = 1.0,
                  lease_s: float = 30.0, timeout_grace_s: float = 5.0, schedules: bool = True,
-                 pollers: list[Poller] | None = None) -> None:
+                 pollers: list[Poller] | None = None, isolation: Isolation = "thread",
+                 concurrency: Mapping[str, int] | None = None, nice: Mapping[str, int] | None = None,
+                 tmp_root: Path | None = None) -> None:
+        """``workers`` is each stage's concurrency unless ``concurrency`` (stage -> slots) says otherwise;
+        ``nice`` lowers a stage's sandboxes' CPU priority. ``isolation="process"`` runs every invocation
+        in a killable sandbox process (what ``corb serve`` does); ``"thread"`` runs it in this process
+        (tests that count runs in memory), where a timed-out handler cannot be stopped."""
         super().__init__(sessions)
         self.declaration = declaration
         self.bus = bus or LocalBus(sessions, declaration)
-        self.workers = workers
+        self.isolation = isolation
+        self.tmp_root = Path(tmp_root) if tmp_root is not None else None
+        if isolation == "process" and self.tmp_root is None:
+            raise ValueError("process isolation needs tmp_root (the sandboxes' temp directories)")
+        self.pools = self._make_pools(workers, dict(concurrency or {}), dict(nice or {}))
+        self.workers = sum(p.size for p in self.pools.values())
         self.poll_interval = poll_interval
         self.backoff_base = backoff_base
         self.lease_s = lease_s
@@ -126,14 +153,26 @@ class LocalRuntime(LocalInvoker):
         self.id = uuid.uuid4().hex[:8]
         bind = sessions.kw.get("bind")
         self._postgres = bind is not None and bind.dialect.name == "postgresql"
-        self._running: dict[int, _Claim] = {}
+        self._running: dict[tuple[int, int], _Claim] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._last_renewal = 0.0
+        self._last_reap = 0.0
         self._schedule_slots: dict[tuple[str, str], str] = {}
+
+    def _make_pools(self, workers: int, concurrency: dict[str, int],
+                    nice: dict[str, int]) -> dict[str, _Pool]:
+        by_stage: dict[str, set[str]] = {stage: set() for stage in self.declaration.stages}
+        for function, settings in self.declaration.function_settings.items():
+            by_stage.setdefault(settings.stage, set()).add(function)
+        return {stage: _Pool(stage, max(1, concurrency.get(stage, workers)), nice.get(stage, 0),
+                             frozenset(functions)) for stage, functions in by_stage.items()}
+
+    def _pool_of(self, function: str) -> _Pool:
+        return self.pools.get(self.declaration.settings(function).stage) or self.pools[self.declaration.stage]
 
     @classmethod
     def from_config(cls, config: Config, *, sessions: sessionmaker, declaration: Declaration | None = None,
@@ -154,30 +193,47 @@ class LocalRuntime(LocalInvoker):
         if self.started:
             return self
         self._stopping.clear()
+        if self.tmp_root is not None:
+            remove_stale_tmp(self.tmp_root)
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix=f"corb-fn-{self.id}")
         local_bus.add_listener(self._wake.set)
         self._thread = threading.Thread(target=self._loop, name=f"corb-runtime-{self.id}", daemon=True)
         self._thread.start()
-        log.info("runtime %s started: %d workers, %d rules, %d S3 triggers, %d schedules", self.id,
-                 self.workers, len(self.declaration.rules), len(self.declaration.s3_triggers),
+        log.info("runtime %s started (%s isolation): %s; %d rules, %d S3 triggers, %d schedules", self.id,
+                 self.isolation, ", ".join(f"{p.stage} x{p.size}" for p in self.pools.values()),
+                 len(self.declaration.rules), len(self.declaration.s3_triggers),
                  len(self.declaration.schedules))
         return self
 
     def stop(self, timeout: float | None = 30.0) -> None:
         """Stop claiming, let running invocations finish (up to ``timeout``), then stop the threads.
 
-        An invocation still running after ``timeout`` keeps its row ``running``; its lease expires and
-        a runtime takes it back as a failed attempt.
+        With process isolation, what still runs after ``timeout`` is killed and its row handed back
+        (``pending``, the attempt not counted): the next start runs it again at once. With threads, it
+        keeps its row ``running``; its lease expires and a runtime takes it back as a failed attempt.
         """
         if self._thread is None:
             return
         self._stopping.set()
         self._wake.set()
         self._thread.join(timeout)
+        if self._thread.is_alive() and self.isolation == "process":
+            with self._lock:
+                cut = list(self._running.values())
+            for claim in cut:
+                claim.interrupted = True
+                if claim.sandbox is not None:
+                    claim.sandbox.kill()
+            self._thread.join(10)
         if self._thread.is_alive():
             log.warning("runtime %s: %d invocation(s) still running at stop", self.id, len(self._running))
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
+        for pool in self.pools.values():
+            with self._lock:
+                idle, pool.idle = pool.idle, []
+            for sandbox in idle:
+                sandbox.close()
         local_bus.remove_listener(self._wake.set)
         self._thread = None
         self._pool = None
@@ -213,30 +269,45 @@ class LocalRuntime(LocalInvoker):
     def tick(self) -> int:
         """One round of the dispatcher: leases, schedules, then claim what the pool has room for."""
         self._renew_leases()
-        self._reap_expired()
+        now_m = time.monotonic()
+        if now_m - self._last_reap >= max(self.poll_interval, self.lease_s / 6):  # not on every wake-up
+            self._last_reap = now_m
+            self._reap_expired()
         if self.schedules_enabled:
             self.fire_schedules()
         return self._dispatch()
 
     def _dispatch(self) -> int:
-        with self._lock:
-            free = self.workers - len(self._running)
-        if free <= 0 or self._pool is None or self._stopping.is_set():
-            return 0
-        claims = self._claim(free)
-        for claim in claims:
+        """Claim, per pool, what that pool has free slots for: a busy pool never delays another's work."""
+        claimed = 0
+        for pool in self.pools.values():
             with self._lock:
-                self._running[claim.id] = claim
-            claim.future = self._pool.submit(self._execute, claim)
-        return len(claims)
+                free = pool.size - pool.running
+            if free <= 0 or self._pool is None or self._stopping.is_set():
+                continue
+            claims = self._claim(free, pool)
+            for claim in claims:
+                with self._lock:
+                    self._running[claim.key] = claim
+                    pool.running += 1
+                claim.future = self._pool.submit(self._execute, claim)
+            claimed += len(claims)
+        return claimed
 
-    def _claim(self, limit: int) -> list[_Claim]:
+    def _claim(self, limit: int, pool: _Pool | None = None) -> list[_Claim]:
         now = utcnow()
         lease_until = now + timedelta(seconds=self.lease_s)
+        pool = pool or self.pools[self.declaration.stage]
         with self.sessions() as session, session.begin():
             query = (select(Invocation.id, Invocation.status, Invocation.attempts)
                      .where(Invocation.status.in_(WAITING), Invocation.next_attempt_at <= now)
                      .order_by(Invocation.next_attempt_at, Invocation.id).limit(limit))
+            if pool.stage != self.declaration.stage:
+                query = query.where(Invocation.function.in_(sorted(pool.functions)))
+            else:  # the main stage also runs functions no stage declares (they fail as Lambda would)
+                others = sorted(f for p in self.pools.values() if p is not pool for f in p.functions)
+                if others:
+                    query = query.where(Invocation.function.not_in(others))
             if self._postgres:
                 query = query.with_for_update(skip_locked=True)
             won: list[tuple[int, int]] = []
@@ -259,49 +330,70 @@ class LocalRuntime(LocalInvoker):
         for inv_id, attempt in won:
             r = rows[inv_id]
             claims.append(_Claim(id=inv_id, request_id=r.request_id, function=r.function, payload=r.payload,
-                                 event_id=r.event_id, attempt=attempt,
+                                 event_id=r.event_id, attempt=attempt, pool=pool.stage,
                                  timeout_s=self.declaration.settings(r.function).timeout_s))
         log.debug("runtime %s claimed %s", self.id, [c.request_id for c in claims])
         return claims
 
     # -- running one invocation ---------------------------------------------------------------------
     def _execute(self, claim: _Claim) -> None:
-        settings = self.declaration.settings(claim.function)
-        context = LambdaContext(claim.function, claim.request_id, timeout_s=settings.timeout_s,
-                                memory_mb=settings.memory_mb)
         try:
             payload = json.loads(claim.payload)
-            try:
-                handler = resolve(claim.function)
-            except FunctionNotFound as exc:
-                error = _error_payload(exc, claim.request_id, "Runtime.ImportModuleError")
-                log.error("%s (%s): %s", claim.function, claim.request_id, exc)
-                self._complete_failure(claim, payload, error)
-                return
             log.info("invoking %s (%s, attempt %d)", claim.function, claim.request_id, claim.attempt)
-            error: dict | None = None
-            try:
-                result = handler(payload, context)
-            except Exception as exc:
-                error = _error_payload(exc, claim.request_id)
-            else:
-                try:
-                    result_text = json.dumps(result)
-                except (TypeError, ValueError) as exc:  # Lambda cannot serialise the response either
-                    error = _error_payload(exc, claim.request_id, "Runtime.MarshalError")
-            if error is not None:
+            outcome = self._run(claim, payload)
+            if claim.interrupted:
+                self._release(claim)
+                return
+            if outcome.error is not None:
+                error = outcome.error
                 log.warning("%s (%s) attempt %d failed: %s: %s", claim.function, claim.request_id,
                             claim.attempt, error["errorType"], error["errorMessage"])
                 self._complete_failure(claim, payload, error)
                 return
-            self._complete_success(claim, payload, result, result_text)
+            self._complete_success(claim, payload, outcome.result, outcome.result_text or "null")
         except Exception:
             # The row stays 'running'; its lease expires and the attempt counts as failed.
             log.exception("runtime %s: could not record the outcome of %s", self.id, claim.request_id)
         finally:
             with self._lock:
-                self._running.pop(claim.id, None)
+                if self._running.get(claim.key) is claim:
+                    del self._running[claim.key]
+                self.pools[claim.pool].running -= 1
             self._wake.set()
+
+    def _run(self, claim: _Claim, payload: Any) -> Outcome:
+        """Run the handler: in this process, or in a pooled sandbox that is killed past the timeout."""
+        settings = self.declaration.settings(claim.function)
+        if self.isolation == "thread":
+            return run_handler(claim.function, payload, claim.request_id, settings.timeout_s,
+                               settings.memory_mb)
+        pool = self.pools[claim.pool]
+        with self._lock:
+            sandbox = pool.idle.pop() if pool.idle else None
+        if sandbox is None or not sandbox.alive:
+            assert self.tmp_root is not None
+            sandbox = Sandbox(self.tmp_root, nice=pool.nice)
+        claim.sandbox = sandbox
+        if claim.interrupted:  # stop() came while the sandbox started
+            sandbox.kill()
+            return Outcome(error={"errorType": "Runtime.Interrupted"})
+        outcome = sandbox.invoke(claim.function, claim.payload, claim.request_id, settings.timeout_s,
+                                 settings.memory_mb)
+        claim.sandbox = None
+        if sandbox.alive and not self._stopping.is_set():
+            with self._lock:
+                pool.idle.append(sandbox)
+        else:
+            sandbox.close()
+        return outcome
+
+    def _release(self, claim: _Claim) -> None:
+        """Hand back an attempt this runtime cut off at stop: pending again, the attempt not counted."""
+        with self.sessions() as session, session.begin():
+            if self._fenced(session, claim, status="pending", attempts=claim.attempt - 1,
+                            next_attempt_at=utcnow()):
+                log.info("%s (%s) was stopped with the runtime; it runs again on the next start",
+                         claim.function, claim.request_id)
 
     def _fenced(self, session: Session, claim: _Claim, **values: Any) -> bool:
         """Update the claimed row only if this runtime still holds that attempt."""
@@ -398,14 +490,14 @@ class LocalRuntime(LocalInvoker):
                            event_id=r.event_id, attempt=r.attempts,
                            timeout_s=self.declaration.settings(r.function).timeout_s)
             with self._lock:
-                mine = r.id in self._running
+                mine = claim.key in self._running
             if mine:
                 exc: Exception = TimeoutError(f"Task timed out after {claim.timeout_s:.2f} seconds")
-                error = _error_payload(exc, r.request_id, "Sandbox.Timedout")
+                error = error_payload(exc, r.request_id, "Sandbox.Timedout")
             else:
                 exc = RuntimeError("the runtime running this invocation stopped before it finished "
                                    "(lease expired); the handler may have run in part")
-                error = _error_payload(exc, r.request_id, "Runtime.ExitError")
+                error = error_payload(exc, r.request_id, "Runtime.ExitError")
             log.warning("runtime %s: lease of %s (%s) expired", self.id, r.request_id, r.function)
             self._complete_failure(claim, json.loads(r.payload), error)
         return len(rows)

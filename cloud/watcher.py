@@ -1,11 +1,17 @@
 """The folder bucket's S3 notifications: a poller that turns new objects into ``ObjectCreated:Put`` events.
 
-Polling is portable and sufficient (segments arrive every few seconds at most); ``watchdog`` would add a
-dependency and still need the same "is it complete?" test. An object is notified only once it is
-completely written: FolderBucket writes a ``.incoming-*`` temp file and renames it (ignored until then),
-and a file written in place by anything else must keep its size and mtime across two polls at least
-``settle_s`` apart. Each notification is an async invocation of every matching S3 trigger's function
-with ``{"Records": [record]}``, queued in the same transaction that records ``bucket:key:eTag`` in
+Polling finds the objects (portable, and it catches up after a restart); the kernel says when they are
+complete. An object is notified only once it is completely written: FolderBucket writes a ``.incoming-*``
+temp file and renames it (ignored until then); a file written in place by anything else is complete
+once its writer closed it (close-after-write, seen by :class:`cloud.writes.WriteTracker` while the
+watcher thread runs), however long the writer pauses between chunks: one notification per file, not one
+per pause. A writer that keeps a file open without writing for ``stale_s`` is taken as done (its
+object is notified then, and again if it writes more: S3 semantics of a new PUT). Where closes cannot be
+seen (no inotify, files that predate the watcher, ``poll()`` without ``start()``), the size and mtime
+must stay the same across two polls at least ``settle_s`` apart.
+
+Each notification is an async invocation of every matching S3 trigger's function with
+``{"Records": [record]}``, queued in the same transaction that records ``bucket:key:eTag`` in
 ``processed_keys`` (scope ``s3-notify``): a restart does not notify again, a changed object (new eTag) is
 notified again.
 """
@@ -26,6 +32,7 @@ from cloud.bucket import md5_file
 from cloud.events import s3_record
 from cloud.idempotency import first_time, seen
 from cloud.local_bus import enqueue
+from cloud.writes import WriteTracker
 
 if TYPE_CHECKING:
     from cloud.bucket import FolderBucket
@@ -48,13 +55,15 @@ class BucketWatcher:
     """Polls a FolderBucket's directory and queues S3 notifications for the declared S3 triggers."""
 
     def __init__(self, bucket: FolderBucket, declaration: Declaration, sessions: sessionmaker, *,
-                 interval: float = 1.0, settle_s: float | None = None) -> None:
+                 interval: float = 1.0, settle_s: float | None = None, stale_s: float = 60.0) -> None:
         self.bucket = bucket
         self.root = Path(bucket.root)
         self.declaration = declaration
         self.sessions = sessions
         self.interval = interval
         self.settle_s = interval if settle_s is None else settle_s
+        self.stale_s = stale_s
+        self.writes = WriteTracker(self.root)
         self._seen: dict[str, tuple[Stat, float]] = {}  # key -> (stat, when that stat was first seen)
         self._done: dict[str, Stat] = {}  # key -> stat already notified (or known notified)
         self._lock = threading.Lock()
@@ -86,6 +95,7 @@ class BucketWatcher:
             for key in set(self._seen) - set(current):
                 self._seen.pop(key, None)
                 self._done.pop(key, None)
+                self.writes.forget(key)
             notified = 0
             for key, stat in current.items():
                 if self._done.get(key) == stat or not self.declaration.s3_targets(key, EVENT_NAME):
@@ -94,13 +104,22 @@ class BucketWatcher:
                 if previous is None or previous[0] != stat:
                     self._seen[key] = (stat, now)  # new or still changing: look again next poll
                     continue
-                if now - previous[1] < self.settle_s:
+                if not self._complete(key, now - previous[1]):
                     continue
                 try:
                     notified += self._notify(key, stat)
                 except FileNotFoundError:
                     self._seen.pop(key, None)
             return notified
+
+    def _complete(self, key: str, stable_s: float) -> bool:
+        """Whether an object whose size and mtime held for ``stable_s`` is completely written."""
+        state = self.writes.state(key)
+        if state == "closed":
+            return True
+        if state == "writing":  # its writer still holds it open, however long it pauses
+            return stable_s >= self.stale_s
+        return stable_s >= self.settle_s
 
     def pending(self) -> int:
         """Objects seen but not yet notified (still being written, or waiting for a second look)."""
@@ -135,6 +154,7 @@ class BucketWatcher:
                 for trigger in targets:
                     enqueue(session, trigger.function, {"Records": [record]}, trigger="s3")
         self._done[key] = stat
+        self.writes.forget(key)
         if not fresh:
             log.debug("s3://%s/%s (eTag %s) was already notified", self.bucket.name, key, etag)
             return 0
@@ -148,9 +168,11 @@ class BucketWatcher:
         if self._thread is not None and self._thread.is_alive():
             return self
         self._stop.clear()
+        closes = self.writes.start()
         self._thread = threading.Thread(target=self._run, name="corb-bucket-watcher", daemon=True)
         self._thread.start()
-        log.info("watching %s every %.1fs", self.root, self.interval)
+        rule = "close-after-write" if closes else f"{self.settle_s:g} s unchanged"
+        log.info("watching %s every %.1fs (complete: %s)", self.root, self.interval, rule)
         return self
 
     def _run(self) -> None:
@@ -163,6 +185,7 @@ class BucketWatcher:
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
+        self.writes.stop()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
