@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-from datetime import timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
 
@@ -32,7 +31,7 @@ from flask.blueprints import BlueprintSetupState
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException, InternalServerError, RequestEntityTooLarge
 
-from bot.admin.auth import LoginThrottle
+from bot.admin.auth import SESSION_LIFETIME, LoginThrottle, close_session, open_session, session_account
 
 if TYPE_CHECKING:
     from bot.models import AdminAccount
@@ -101,13 +100,13 @@ def _install(state: BlueprintSetupState) -> None:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=https,
-        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+        PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
         # Checked by our own hook below (scoped by path) instead of Flask-WTF's app-wide one.
         WTF_CSRF_CHECK_DEFAULT=False,
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the signed session
     )
     csrf.init_app(app)
-    app.extensions["corb_login_throttle"] = LoginThrottle()
+    app.extensions["corb_login_throttle"] = LoginThrottle(svc.engine)
 
     policy = _content_security_policy(svc)
 
@@ -194,16 +193,17 @@ def _account_key(account: AdminAccount) -> str:
 
 
 def current_admin() -> AdminAccount | None:
-    """The logged-in admin, loaded once per request; ``None`` for anyone else."""
+    """The logged-in admin, loaded once per request; ``None`` for anyone else.
+
+    The signed cookie names a server-side session (``bot.admin.auth``): a session that was signed out
+    or has expired opens nothing, whoever kept a copy of the cookie."""
     if "corb_admin" in g:
         return g.corb_admin
-    from bot.models import AdminAccount
-
     admin = None
-    admin_id = session.get("admin_id")
-    if isinstance(admin_id, int):
+    token = session.get("admin_session")
+    if isinstance(token, str):
         with services().session() as db:
-            account = db.get(AdminAccount, admin_id)
+            account = session_account(db, token)
             if account is not None and session.get("admin_key") == _account_key(account):
                 admin = account
     g.corb_admin = admin
@@ -213,12 +213,18 @@ def current_admin() -> AdminAccount | None:
 def log_in(account: AdminAccount) -> None:
     session.clear()  # a fresh session (and CSRF token) at login: no fixation
     session.permanent = True
-    session["admin_id"] = account.id
+    with services().session() as db:
+        session["admin_session"] = open_session(db, account.id)
     session["admin_key"] = _account_key(account)
     g.corb_admin = account
 
 
 def log_out() -> None:
+    """End the session on the server too: a cookie copied before this is refused afterwards."""
+    token = session.get("admin_session")
+    if isinstance(token, str):
+        with services().session() as db:
+            close_session(db, token)
     session.clear()
     g.corb_admin = None
 
