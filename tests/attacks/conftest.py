@@ -19,7 +19,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.serving import make_server
 
-from tests.bot.conftest import CORB_NUMBER, MEMBER, new_sid, people, sign  # noqa: F401 - fixture re-export
+from tests.bot.conftest import CORB_NUMBER, MEMBER, new_sid, now, people, sign  # noqa: F401 - fixture re-export
+from tests.bot.test_handlers import runtime  # noqa: F401 - fixture re-export
 from tests.web.conftest import admin_client, admin_password, building, login  # noqa: F401 - fixtures too
 
 ACCOUNT_SID = "AC" + "0" * 32
