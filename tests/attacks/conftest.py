@@ -9,6 +9,7 @@ stored, never a 500 and never a second copy of anything.
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -65,16 +66,18 @@ def served(app: Flask) -> Iterator[tuple[str, int]]:
 
 
 def raw_request(address: tuple[str, int], head: bytes, body: bytes = b"", *, timeout: float = 10.0) -> bytes:
-    """Send ``head`` (request line and headers, CRLF-terminated) and ``body`` on one socket; return what
-    the server answered before closing or going quiet."""
+    """Send ``head`` (request line and headers, CRLF-terminated) and ``body`` on one socket; return the
+    response once its headers and Content-Length bytes are in (or what came before the server closed)."""
     with socket.create_connection(address, timeout=timeout) as sock:
         sock.sendall(head + b"\r\n" + body)
-        chunks = []
+        data = b""
         try:
             while chunk := sock.recv(65536):
-                chunks.append(chunk)
-                if b"\r\n\r\n" in b"".join(chunks) and len(chunks) > 1:
+                data += chunk
+                header, sep, rest = data.partition(b"\r\n\r\n")
+                length = re.search(rb"(?im)^content-length:\s*(\d+)", header)
+                if sep and length and len(rest) >= int(length.group(1)):
                     break
         except (TimeoutError, ConnectionResetError):
             pass
-    return b"".join(chunks)
+    return data
