@@ -18,6 +18,7 @@ SQLite it takes the write lock at once (no stale-snapshot upgrade failures under
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, Response, abort, current_app, request
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from twilio.request_validator import SIGNATURE_SETTINGS_HEADER, RequestValidator, get_signature_algorithm
 from twilio.twiml.messaging_response import MessagingResponse
 
@@ -50,6 +51,15 @@ ROUTED = frozenset({"status", "cameras", "snapshot", "subscribe", "unsubscribe",
 REFUSAL_WINDOW = timedelta(hours=24)
 CATALOG_TTL_S = 5.0
 BUSY = "Sorry, Corb could not take that right now. Please try again in a minute."
+# Twilio's own identifiers. Its signature joins sorted name+value pairs without separators, so a captured
+# request re-sent with a field boundary moved (``MessageSid=<sid>NumMedia0``, ``NumMedia`` dropped) carries
+# the same valid signature: exact shapes make every such rewrite a 400 instead of a "new" message.
+MESSAGE_SID = re.compile(r"^(SM|MM)[0-9a-f]{32}$")
+ACCOUNT_SID = re.compile(r"^AC[0-9a-f]{32}$")
+SID_ALIASES = ("SmsSid", "SmsMessageSid")  # older names Twilio still sends: equal to MessageSid when present
+MAX_ADDRESS = 32  # From/To: E.164 (16), short codes, "whatsapp:+..." (the columns hold 32)
+MAX_BODY = 1600  # Twilio's own limit for one message; what is stored of a longer Body
+RETRY_AFTER_S = 60
 
 # Message statuses in the order Twilio reports them; callbacks only move a message forward.
 STATUS_RANK = {"received": 0, "queued": 1, "accepted": 1, "scheduled": 1, "sending": 2, "sent": 3,
@@ -125,15 +135,61 @@ def command_detail(cmd: Command, *, sender: Any, message_sid: str, text: str) ->
             "message_sid": message_sid, "text": text}
 
 
+def _single(form: Any, name: str) -> str:
+    """A field Twilio sends at most once; a repeated one is a rewritten request (400)."""
+    values = form.getlist(name)
+    if len(values) > 1:
+        abort(400, f"{name} given {len(values)} times")
+    return values[0] if values else ""
+
+
+def _inbound_fields() -> tuple[str, str, str, str]:
+    """(MessageSid, From, To, Body), refused with 400 unless each has the shape Twilio gives it.
+
+    Checked at the edge, before any database sees them: a value over a column's length is a 500 on
+    PostgreSQL (SQLite stores it), and a loose MessageSid is the boundary-replay hole described above.
+    """
+    form = request.form
+    sid = _single(form, "MessageSid")
+    if not MESSAGE_SID.match(sid):
+        abort(400, "MessageSid is not a Twilio message SID")
+    for alias in SID_ALIASES:
+        if alias in form and _single(form, alias) != sid:
+            abort(400, f"{alias} differs from MessageSid")
+    account = _single(form, "AccountSid")
+    if account and not ACCOUNT_SID.match(account):
+        abort(400, "AccountSid is not a Twilio account SID")
+    media = _single(form, "NumMedia")
+    if media and not (media.isdigit() and len(media) <= 2):
+        abort(400, "NumMedia is not a small number")
+    sender, to, body = _single(form, "From"), _single(form, "To"), _single(form, "Body")
+    for name, value in (("From", sender), ("To", to)):
+        if len(value) > MAX_ADDRESS or any(c.isspace() or not c.isprintable() for c in value):
+            abort(400, f"{name} is not a phone number or sender id")
+    if not sender:
+        abort(400, "From is missing")
+    return sid, sender, to, body[:MAX_BODY]
+
+
+@bp.errorhandler(SQLAlchemyError)
+def _storage_failed(exc: SQLAlchemyError) -> Response:
+    """The database refused a read or write (disk full, read-only, gone): nothing was stored, so ask
+    Twilio to try again later (503 + Retry-After; Twilio retries 5xx when the webhook URL's connection
+    overrides ask it to, and calls the fallback URL otherwise) and say in the log what really happened."""
+    sid = request.form.get("MessageSid", "")[:40]
+    log.error("could not store %s %s from %s, answered 503 for Twilio to retry: %s", request.path,
+              sid or "request", request.form.get("From", "")[:40], getattr(exc, "orig", None) or exc)
+    response = twiml()
+    response.status_code = 503
+    response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return response
+
+
 @bp.post("/sms")
 def inbound() -> Response:
     _verify_signature()
     svc = _services()
-    form = request.form
-    sid = form.get("MessageSid") or form.get("SmsSid") or ""
-    sender, to, body = form.get("From", ""), form.get("To", ""), form.get("Body", "")
-    if not sid or not sender:
-        abort(400)
+    sid, sender, to, body = _inbound_fields()
 
     with svc.engine.connect() as conn:  # read-only, plain Core (this is the hot path): dedupe, who is this
         seen = conn.execute(_SEEN, {"sid": sid}).first()
@@ -142,7 +198,7 @@ def inbound() -> Response:
         return twiml()  # Twilio redelivered: answered the first time, nothing more to do
 
     inbound_row = {"direction": "in", "sid": sid, "from_number": sender, "to_number": to,
-                   "body": body[:1600], "status": "received", "error": None}
+                   "body": body, "status": "received", "error": None}
     if user is None:
         return _store(svc, inbound_row, seen_id=seen and seen.id, refuse=sender)
 
@@ -168,6 +224,8 @@ def inbound() -> Response:
         if hasattr(bus, "put_events_in"):  # the local bus: same transaction as the inbound row
             try:
                 return _store(svc, inbound_row, seen_id=seen and seen.id, entry=entry)
+            except SQLAlchemyError:
+                raise  # the database itself failed: nothing can be kept, Twilio must retry (503)
             except Exception as exc:  # noqa: BLE001 - the bus refused: keep the message, tell the sender
                 return _publish_failed(svc, inbound_row, seen and seen.id, exc)
         try:
@@ -235,10 +293,12 @@ def _may_refuse(conn: Connection, phone: str) -> bool:
 def status_callback() -> Response:
     """Twilio's delivery reports: move the stored message's status forward (never back)."""
     _verify_signature()
-    sid, status = request.form.get("MessageSid", ""), (request.form.get("MessageStatus") or "").lower()
-    if not sid or status not in STATUS_RANK:
+    sid, status = _single(request.form, "MessageSid"), _single(request.form, "MessageStatus").lower()
+    if not MESSAGE_SID.match(sid) or status not in STATUS_RANK:
         abort(400)
-    error = request.form.get("ErrorCode") or None
+    error = _single(request.form, "ErrorCode") or None
+    if error and not (error.isdigit() and len(error) <= 8):
+        abort(400)
     with _services().session() as s:
         msg = s.scalars(select(Message).where(Message.sid == sid)).first()
         if msg is not None and STATUS_RANK[status] >= STATUS_RANK.get(msg.status, 0):

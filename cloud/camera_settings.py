@@ -30,6 +30,8 @@ Zone = tuple[tuple[float, float], ...]
 """Polygon vertices (x, y) in fractions of the frame's width and height, in drawing order."""
 
 SETTINGS_PREFIX = "config/cameras/"
+SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+"""A camera's slug: its bucket folder (``cameras/<slug>/``), its URLs, its name in texts."""
 CAPTION_BAR = 1 / 16
 """A snapshot (``detection.annotate``) is its picture with a caption bar this fraction of the picture's height
 above it: the admin page draws a zone over a snapshot, so both sides place the picture the same way."""
@@ -49,6 +51,11 @@ class CameraSettings:
     def to_json(self) -> bytes:
         return json.dumps({"version": 1, "zone": [list(p) for p in self.zone] if self.zone else None},
                           indent=2).encode()
+
+
+def slug_for(name: str) -> str:
+    """What ``name`` would be as a slug ('' when nothing is left), to suggest when refusing it."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:64].rstrip("-")
 
 
 def settings_key(slug: str) -> str:

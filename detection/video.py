@@ -95,6 +95,7 @@ class VideoReader:
         self.first_timestamp_s: float | None = None
         self.last_timestamp_s: float | None = None
         self.capped: str | None = None  # why decoding stopped early, if it did
+        self.last_pts: float | None = None  # the last decoded frame's time in frames at the declared fps
         self._cap = self._open()
         self.info = self._probe()
 
@@ -172,6 +173,8 @@ class VideoReader:
                     self.decode_s += time.perf_counter() - t0
                     break
                 self.frames_decoded += 1
+                pts = cap.get(cv2.CAP_PROP_PTS)
+                self.last_pts = pts if math.isfinite(pts) and pts >= 0 else None
                 ts = self._timestamp(ts)
                 if self.first_timestamp_s is None:
                     self.first_timestamp_s = ts
@@ -203,6 +206,26 @@ class VideoReader:
             what = "no decodable frames" if self.frames_decoded == 0 else \
                 f"{self.frames_decoded} frames, none decodable ({failed_retrieves} failed)"
             raise VideoError(f"{self.name}: {what} (truncated, corrupt or not a video)")
+        if not self.capped:
+            self._check_complete()
+
+    def _check_complete(self) -> None:
+        """Raise if the frames ran out well before the end the container declares: a truncated object
+        (cut in transit, or copied while still being written) must fail, not pass as a shorter clip.
+
+        OpenCV gives the declared end as a frame count at the declared rate (FFmpeg's duration x fps) and
+        each frame's presentation time in the same unit (``CAP_PROP_PTS``), counted from the stream's own
+        origin as the duration is: a segment cut from a longer recording without resetting its
+        timestamps declares its end, not its length, and still passes; a variable frame rate moves the
+        times, not the end. One and a half frames of slack absorb the rounding of both."""
+        declared = self.info.frame_count
+        if not self.info.fps or not declared or self.last_pts is None:
+            return  # no declared length (a live stream's file, a 0 fps header): nothing to compare
+        if declared - (self.last_pts + 1) > 1.5:
+            fps = self.info.fps
+            raise VideoError(
+                f"{self.name}: truncated: the container declares {declared / fps:.2f} s ({declared} frames) "
+                f"but decoding stopped at {(self.last_pts + 1) / fps:.2f} s ({self.frames_decoded} frames)")
 
     @property
     def duration_s(self) -> float:

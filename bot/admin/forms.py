@@ -20,10 +20,9 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from bot.models import Role
-from cloud.camera_settings import ZoneError, parse_zone
+from cloud.camera_settings import SLUG, ZoneError, parse_zone
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 ALL_CAMERAS = "all"
 
 

@@ -2,15 +2,16 @@
 
 ``create_app`` registers blueprints and nothing else, so the hooks every response needs live here:
 session cookie flags, CSRF protection scoped away from Twilio's signed posts and the token-auth API,
-security headers, JSON errors under ``/api/``, and the admin login check the other blueprints call.
+security headers, JSON errors under ``/api/``, request body limits, and the admin login check the other
+blueprints call.
 """
 
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
+import io
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from flask import (
     Blueprint,
@@ -19,6 +20,7 @@ from flask import (
     current_app,
     g,
     jsonify,
+    make_response,
     redirect,
     render_template,
     request,
@@ -27,9 +29,9 @@ from flask import (
 )
 from flask.blueprints import BlueprintSetupState
 from flask_wtf.csrf import CSRFProtect
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, RequestEntityTooLarge
 
-from bot.admin.auth import LoginThrottle
+from bot.admin.auth import SESSION_LIFETIME, LoginThrottle, close_session, open_session, session_account
 
 if TYPE_CHECKING:
     from bot.models import AdminAccount
@@ -44,6 +46,15 @@ CSRF_EXEMPT_PREFIXES = ("/api/",)
 # Pages with private data must not be kept by a shared cache or the browser's back button after logout.
 NO_STORE_PREFIXES = ("/admin", "/simulator", "/api/")
 HTML_ERROR_PREFIXES = ("/admin", "/simulator")
+# The most a request body may hold, by path prefix (first match wins), checked before anything reads it:
+# anyone can POST before authenticating, and a form parsed in full is held in memory. Twilio's webhooks
+# are a few kB (a 1,600-character Body percent-encoded, ten media URLs); the admin's forms and the
+# simulator are smaller still; nothing accepts uploads.
+BODY_LIMITS: tuple[tuple[str, int], ...] = (
+    ("/sms", 64 * 1024),
+    ("/admin/login", 8 * 1024),
+)
+DEFAULT_BODY_LIMIT = 256 * 1024
 
 csrf = CSRFProtect()
 
@@ -80,19 +91,22 @@ def _install(state: BlueprintSetupState) -> None:
     app: Flask = state.app
     svc: Services = app.config["CORB_SERVICES"]
     https = svc.config.base_url.startswith("https://")
+    # First of all hooks: the CSRF check below already reads the form.
+    app.before_request(_limit_body)
     # Set, not defaulted: Flask has its own (weaker) defaults for these keys.
     app.config.update(
+        MAX_CONTENT_LENGTH=DEFAULT_BODY_LIMIT,
         SESSION_COOKIE_NAME="corb_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=https,
-        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+        PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
         # Checked by our own hook below (scoped by path) instead of Flask-WTF's app-wide one.
         WTF_CSRF_CHECK_DEFAULT=False,
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the signed session
     )
     csrf.init_app(app)
-    app.extensions["corb_login_throttle"] = LoginThrottle()
+    app.extensions["corb_login_throttle"] = LoginThrottle(svc.engine)
 
     policy = _content_security_policy(svc)
 
@@ -121,6 +135,34 @@ def _install(state: BlueprintSetupState) -> None:
     app.register_error_handler(InternalServerError, _http_error)
 
 
+def body_limit(path: str) -> int:
+    return next((limit for prefix, limit in BODY_LIMITS if path.startswith(prefix)), DEFAULT_BODY_LIMIT)
+
+
+def _limit_body() -> None:
+    """Refuse a body over this route's limit from its Content-Length, before a byte of it is read.
+
+    A chunked body has no length to check, and Werkzeug would silently cut it at the limit (a form
+    parsed from half a body). So it is read here, at most one byte past the limit: over it is a 413
+    too, within it the route reads it from memory as usual."""
+    limit = body_limit(request.path)
+    request.max_content_length = limit
+    request.max_form_memory_size = limit
+    too_large = RequestEntityTooLarge(f"The request body is over this address's limit of {limit} bytes.")
+    if request.content_length is not None:
+        if request.content_length > limit:
+            raise too_large
+        return
+    environ = request.environ
+    if environ.get("wsgi.input_terminated"):
+        stream, data = environ["wsgi.input"], bytearray()
+        while len(data) <= limit and (chunk := stream.read(limit + 1 - len(data))):
+            data += chunk
+        if len(data) > limit:
+            raise too_large
+        environ["wsgi.input"] = io.BytesIO(bytes(data))
+
+
 def _http_error(error: HTTPException) -> Response | HTTPException | tuple[str, int]:
     """JSON under ``/api/`` (also for 404, 405 and 500); a styled page for the admin; else Flask's own."""
     code = error.code or 500
@@ -134,8 +176,13 @@ def _http_error(error: HTTPException) -> Response | HTTPException | tuple[str, i
                 response.headers[name] = original[name]
         return response
     if request.path.startswith(HTML_ERROR_PREFIXES):
-        return render_template("error.html", code=code, name=error.name, description=error.description), code
-    return error
+        response = make_response(render_template("error.html", code=code, name=error.name,
+                                                 description=error.description), code)
+    else:
+        response = error.get_response()
+    if code == 413:
+        response.headers["Connection"] = "close"  # the unread body must not be taken for the next request
+    return response
 
 
 # -- the admin login, shared by the admin and simulator blueprints -------------------------------------
@@ -146,16 +193,17 @@ def _account_key(account: AdminAccount) -> str:
 
 
 def current_admin() -> AdminAccount | None:
-    """The logged-in admin, loaded once per request; ``None`` for anyone else."""
+    """The logged-in admin, loaded once per request; ``None`` for anyone else.
+
+    The signed cookie names a server-side session (``bot.admin.auth``): a session that was signed out
+    or has expired opens nothing, whoever kept a copy of the cookie."""
     if "corb_admin" in g:
         return g.corb_admin
-    from bot.models import AdminAccount
-
     admin = None
-    admin_id = session.get("admin_id")
-    if isinstance(admin_id, int):
+    token = session.get("admin_session")
+    if isinstance(token, str):
         with services().session() as db:
-            account = db.get(AdminAccount, admin_id)
+            account = session_account(db, token)
             if account is not None and session.get("admin_key") == _account_key(account):
                 admin = account
     g.corb_admin = admin
@@ -165,21 +213,35 @@ def current_admin() -> AdminAccount | None:
 def log_in(account: AdminAccount) -> None:
     session.clear()  # a fresh session (and CSRF token) at login: no fixation
     session.permanent = True
-    session["admin_id"] = account.id
+    with services().session() as db:
+        session["admin_session"] = open_session(db, account.id)
     session["admin_key"] = _account_key(account)
     g.corb_admin = account
 
 
 def log_out() -> None:
+    """End the session on the server too: a cookie copied before this is refused afterwards."""
+    token = session.get("admin_session")
+    if isinstance(token, str):
+        with services().session() as db:
+            close_session(db, token)
     session.clear()
     g.corb_admin = None
 
 
 def safe_next(target: str | None) -> str | None:
-    """Only a path on this site may follow login (``//evil`` and ``/\\evil`` are other sites)."""
-    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+    """Only a path on this site may follow login, as a browser will read it: browsers drop tabs and
+    newlines from URLs and read ``\\`` as ``/``, so ``/\\t/evil`` and ``/\\evil`` are ``//evil``, another
+    site. Control characters (a CR/LF would split the Location header) and backslashes are refused;
+    anything else outside URL syntax is percent-encoded."""
+    if not target or len(target) > 2048 or not target.startswith("/"):
         return None
-    return target
+    if "\\" in target or any(ord(c) < 0x20 or ord(c) == 0x7F for c in target):
+        return None
+    parts = urlsplit(target)
+    if target.startswith("//") or parts.scheme or parts.netloc:
+        return None
+    return quote(target, safe="/?&=%#+:@;,~!$'()*[]")
 
 
 def require_admin(public_endpoints: frozenset[str] = frozenset()) -> Response | None:

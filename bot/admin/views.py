@@ -112,14 +112,15 @@ def login() -> Response | str:
             return redirect(url_for("admin.dashboard"))
         form.next.data = safe_next(request.args.get("next")) or ""
         return render_template("admin/login.html", form=form)
-    address = request.remote_addr or "unknown"
-    limiter = throttle()
-    if limiter.blocked(address):  # refused before the password is even looked at
-        error = "Too many wrong passwords. Wait a minute and try again."
-        response = make_response(render_template("admin/login.html", form=form, error=error), 429)
-        response.headers["Retry-After"] = str(limiter.retry_after(address))
-        return response
     if form.validate():
+        address = request.remote_addr or "unknown"
+        limiter = throttle()
+        wait = limiter.claim(address)  # counted before the password is looked at: parallel guesses too
+        if wait:
+            error = "Too many wrong passwords. Wait a minute and try again."
+            response = make_response(render_template("admin/login.html", form=form, error=error), 429)
+            response.headers["Retry-After"] = str(wait)
+            return response
         with services().session() as db:
             account = db.scalars(select(AdminAccount).where(
                 AdminAccount.username == form.username.data)).first()
@@ -127,7 +128,6 @@ def login() -> Response | str:
             limiter.succeeded(address)
             log_in(account)
             return redirect(safe_next(form.next.data) or url_for("admin.dashboard"))
-        limiter.failed(address)
     return make_response(render_template("admin/login.html", form=form,
                                          error="Wrong username or password."), 401)
 

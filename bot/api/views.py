@@ -23,13 +23,13 @@ from bot.admin.security import services
 from bot.api.openapi import openapi_document
 from bot.models import ApiToken, Camera, CleaningRequest, Detection
 from cloud.bucket import NoSuchKey
+from cloud.camera_settings import SLUG
 from cloud.db import utcnow
 from cloud.models import BusEvent
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 PUBLIC_ENDPOINTS = frozenset({"api.openapi"})
-SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 MAX_LIMIT = 500
 TOUCH_EVERY = timedelta(minutes=1)  # last_used_at is for people, not an audit log: spare the writes
 

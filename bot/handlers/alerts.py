@@ -23,6 +23,7 @@ from bot import replies
 from bot.handlers import Reply, act_once, setting_int, unwrap
 from bot.models import AlertSent, Camera, Detection, Subscription, User
 from bot.services import services
+from cloud.camera_settings import SLUG, slug_for
 from cloud.db import utcnow
 
 CONTINUITY_GAP = timedelta(minutes=5)
@@ -53,11 +54,19 @@ def _last_count(detection: Detection | None, this_start: datetime) -> int | None
     return int(counts[-1]) if counts else None
 
 
-def _camera(s: Session, slug: str) -> Camera:
-    """The segment's camera; one that uploads before anyone registered it is added under its slug."""
+def _camera(s: Session, slug: str, key: str) -> Camera:
+    """The segment's camera; one that uploads before anyone registered it is added under its slug, if
+    its folder name is one (a camera the API cannot address and the admin cannot save helps nobody):
+    otherwise the segment is refused with the reason, which the runtime keeps as a dead letter."""
     camera = s.scalars(select(Camera).where(Camera.slug == slug)).first()
     if camera is None:
-        camera = Camera(slug=slug[:64], name=slug[:120], area="")
+        if not SLUG.match(slug):
+            hint = slug_for(slug)
+            raise ValueError(
+                f"{key}: folder {slug!r} is not a camera slug (lower-case letters, digits and dashes), so no "
+                "camera was created and the segment was not recorded"
+                + (f"; upload under cameras/{hint}/ instead" if hint else ""))
+        camera = Camera(slug=slug, name=slug, area="")
         s.add(camera)
         s.flush()
     return camera
@@ -84,7 +93,7 @@ def _cooled_down(s: Session, user: User, camera: Camera, now: datetime, cooldown
 
 
 def record(s: Session, r: dict[str, Any], summary: dict[str, Any]) -> list[Reply]:
-    camera = _camera(s, str(r["camera"]))
+    camera = _camera(s, str(r["camera"]), str(r.get("segment_key") or ""))
     # A segment whose time is unknown is placed by its end (the upload) and duration.
     end = parse_time(r.get("end_time") or r.get("start_time") or utcnow())
     start = (parse_time(r["start_time"]) if r.get("start_time")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -96,11 +97,26 @@ def test_one_frame_video(tmp_path: Path, clip_frames, write_video) -> None:
     assert reader.duration_s == pytest.approx(1 / 7, rel=1e-3)
 
 
-def test_truncated_video_gives_the_frames_before_the_cut(tmp_path: Path) -> None:
-    path = tmp_path / "half.mkv"
-    path.write_bytes(CLIP.read_bytes()[: CLIP.stat().st_size // 2])
-    frames = list(VideoReader(path, every_frame=True))
+@pytest.mark.parametrize("keep", [0.5, 0.97])
+def test_a_truncated_video_fails_after_the_frames_before_the_cut(tmp_path: Path, keep: float) -> None:
+    """Frames stream out as they decode, but the end of a cut-short object is an error, not a short
+    clip: 3 of 50 frames were once recorded as a success with "0 people"."""
+    path = tmp_path / "cut.mkv"
+    path.write_bytes(CLIP.read_bytes()[: int(CLIP.stat().st_size * keep)])
+    frames = []
+    with pytest.raises(VideoError, match=r"truncated: the container declares 7\.14 s \(50 frames\)"):
+        frames.extend(VideoReader(path, every_frame=True))
     assert 5 <= len(frames) < 50
+
+
+def test_segments_cut_without_resetting_timestamps_are_complete(tmp_path: Path) -> None:
+    """FFmpeg's segment muxer without ``-reset_timestamps`` writes each segment's end as its duration:
+    a later segment starts at 2 s and "lasts" 4 s. That is not truncation."""
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(CLIP), "-c", "copy", "-f", "segment",
+                    "-segment_time", "2", str(tmp_path / "part%02d.mkv")], check=True)
+    parts = sorted(tmp_path.glob("part*.mkv"))
+    assert len(parts) >= 3
+    assert sum(len(list(VideoReader(p, every_frame=True))) for p in parts) == 50
 
 
 @pytest.mark.parametrize("content, message", [

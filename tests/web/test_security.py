@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -113,17 +114,17 @@ def test_sixth_wrong_password_within_a_minute_is_refused_even_when_right(client:
     assert response.status_code == 302 and response.headers["Location"] == "/admin/"
 
 
-def test_login_throttle_forgets_after_the_window() -> None:
-    throttle = LoginThrottle(max_failures=5, window_s=60)
-    for second in range(5):
-        throttle.failed("192.0.2.1", now=100.0 + second)
-    assert throttle.blocked("192.0.2.1", now=105.0)
-    assert throttle.retry_after("192.0.2.1", now=105.0) == 56
-    assert not throttle.blocked("192.0.2.1", now=161.0)  # the oldest failure left the window
-    assert not throttle.blocked("198.51.100.2", now=105.0)
-    throttle.failed("192.0.2.1", now=200.0)
-    throttle.succeeded("192.0.2.1")
-    assert not throttle.blocked("192.0.2.1", now=200.5)
+def test_login_throttle_forgets_after_the_window(services: Any) -> None:
+    throttle = LoginThrottle(services.engine, max_attempts=5)
+    t0 = datetime(2026, 11, 30, 12, 0, 0)
+    assert [throttle.claim("192.0.2.1", now=t0 + timedelta(seconds=s)) for s in range(5)] == [0] * 5
+    assert throttle.claim("192.0.2.1", now=t0 + timedelta(seconds=5)) == 55  # the window began at t0
+    assert throttle.claim("198.51.100.2", now=t0 + timedelta(seconds=5)) == 0  # per address
+    assert throttle.claim("192.0.2.1", now=t0 + timedelta(seconds=60)) == 0  # a new window
+    for _ in range(5):
+        throttle.claim("192.0.2.1", now=t0 + timedelta(seconds=61))
+    throttle.succeeded("192.0.2.1", now=t0 + timedelta(seconds=62))  # a right password clears the count
+    assert throttle.claim("192.0.2.1", now=t0 + timedelta(seconds=62)) == 0
 
 
 def test_passwords_are_argon2id_hashes(services: Any, admin_password: str) -> None:
