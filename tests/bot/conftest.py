@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -92,6 +92,28 @@ def sms_event(command_type: str, sender: str, **detail: Any) -> dict:
     body = {"command_type": command_type, "camera": None, "area": None, "note": "", "number": None,
             "sender": sender, "sender_name": "", "message_sid": new_sid(), "text": command_type, **detail}
     return eventbridge_event("corb.sms", "command", json.loads(json.dumps(body)))
+
+
+@pytest.fixture
+def runtime(services: Any) -> Iterator[Any]:
+    """The real local runtime on the declaration's functions (no schedules), stopped after the test."""
+    from cloud.declaration import load_declaration
+    from cloud.runtime import LocalRuntime
+
+    rt = LocalRuntime(services.sessions, load_declaration("dev"), workers=2, poll_interval=0.05,
+                      backoff_base=0.05, schedules=False)
+    yield rt
+    rt.stop()
+
+
+def settle(runtime: Any) -> None:
+    assert runtime.run_until_idle(timeout=30)
+
+
+def analysed(services: Any, runtime: Any, result: dict) -> None:
+    """A segment result arrives as the detection function's onSuccess destination event."""
+    runtime.invoke_async("tests.bot.fake_functions.detect", {"result": result})
+    settle(runtime)
 
 
 @pytest.fixture

@@ -3,34 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import cv2
 import numpy as np
-import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from bot import replies
 from bot.models import AlertSent, CleaningRequest, Detection, Setting, Subscription, User
-from cloud.declaration import load_declaration
 from cloud.models import DeadLetter
-from cloud.runtime import LocalRuntime
-from tests.bot.conftest import ADMIN, CLEANER, MEMBER, destination, outbox, segment_result
-
-
-@pytest.fixture
-def runtime(services: Any) -> Iterator[LocalRuntime]:
-    rt = LocalRuntime(services.sessions, load_declaration("dev"), workers=2, poll_interval=0.05,
-                      backoff_base=0.05, schedules=False)
-    yield rt
-    rt.stop()
-
-
-def settle(runtime: LocalRuntime) -> None:
-    assert runtime.run_until_idle(timeout=30)
+from tests.bot.conftest import ADMIN, CLEANER, MEMBER, analysed, destination, outbox, segment_result, settle
 
 
 def jpeg(services: Any, key: str) -> str:
@@ -38,12 +22,6 @@ def jpeg(services: Any, key: str) -> str:
     assert ok
     services.bucket.put(key, data.tobytes(), "image/jpeg")
     return key
-
-
-def analysed(services: Any, runtime: LocalRuntime, result: dict) -> None:
-    """A segment result arrives as the detection function's onSuccess destination event."""
-    runtime.invoke_async("tests.bot.fake_functions.detect", {"result": result})
-    settle(runtime)
 
 
 def test_status_answers_with_the_count_from_the_latest_detection(sms, services, people, runtime, now) -> None:
@@ -115,8 +93,8 @@ def test_request_cleaning_reports_to_cleaners_and_numbers_the_request(sms, servi
     assert (req.area, req.note, req.status) == ("kitchen", "coffee spilled", "open")
     [report] = outbox(services, CLEANER)
     assert report.body.startswith(f"Cleaning request #{req.id}: kitchen.")
-    # 2 people x 10 min + 2 (mean of 4, 0) x 5 min = 30 people-minutes; peak 4.
-    assert "30 people-minutes, peak 4 people" in report.body
+    # 2 people x 10 min + 2 (mean of 4, 0) x 5 min = 30 person-minutes; peak 4.
+    assert "Use since the first recording: 30 person-minutes, peak 4 people." in report.body
     assert "Note: coffee spilled" in report.body and f"DONE {req.id}" in report.body
     [confirmation] = outbox(services, MEMBER)
     assert confirmation.body == replies.request_confirmation(req.id, 1)
@@ -162,7 +140,8 @@ def test_subscribe_and_unsubscribe(sms, services, people, runtime) -> None:
     with services.sessions() as s:
         subs = sorted((u, c) for u, c in s.execute(select(Subscription.user_id, Subscription.camera_id)))
     assert len(subs) == 2 and (people[ADMIN], None) in subs
-    assert outbox(services, MEMBER)[-1].body == replies.subscribed("Lobby")
+    assert outbox(services, MEMBER)[-1].body == (
+        "Subscribed: you will get a picture when people appear on Lobby. Text UNSUBSCRIBE LOBBY to undo.")
     assert outbox(services, ADMIN)[-1].body == replies.follows_all("Lobby")
     sms(MEMBER, "unsubscribe all")
     settle(runtime)
