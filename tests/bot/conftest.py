@@ -66,7 +66,8 @@ def outbox(services: Any, to: str | None = None) -> list[Message]:
 
 
 def segment_result(camera: str, start: datetime, *, counts: list[int], seconds: int = 60,
-                   snapshot_key: str | None = None, etag: str | None = None) -> dict:
+                   snapshot_key: str | None = None, etag: str | None = None,
+                   best: tuple[datetime, int] | None = None) -> dict:
     """What ``detection.handler.handle`` returns for one analysed segment."""
     key = f"cameras/{camera}/{start:%Y-%m-%dT%H-%M-%SZ}.mkv"
     return {"kind": "segment_analysed", "camera": camera, "bucket": "local", "segment_key": key,
@@ -74,7 +75,8 @@ def segment_result(camera: str, start: datetime, *, counts: list[int], seconds: 
             "end_time": (start + timedelta(seconds=seconds)).isoformat() + "Z", "frames_decoded": 70,
             "frames_analysed": len(counts), "counts": counts, "peak": max(counts, default=0),
             "mean": sum(counts) / len(counts) if counts else 0.0, "unique_people": max(counts, default=0),
-            "snapshot_key": snapshot_key, "model": "nanodet-m", "timings_ms": {"total": 1}}
+            "snapshot_key": snapshot_key, "model": "nanodet-m", "timings_ms": {"total": 1},
+            **({"best_frame": {"utc": best[0].isoformat() + "Z", "count": best[1]}} if best else {})}
 
 
 def destination(result: dict, *, function: str = "detection.handler.handle") -> dict:

@@ -33,6 +33,66 @@ def test_status_answers_with_the_count_from_the_latest_detection(sms, services, 
     assert reply.body.startswith("Lobby: 3 people at ") and "Peak today 4." in reply.body
 
 
+def test_status_says_now_only_while_the_camera_keeps_sending(sms, services, people, runtime, now) -> None:
+    # Lobby sends a 60 s segment every minute, the latest just analysed: "now".
+    for i in (3, 2, 1):
+        analysed(services, runtime, segment_result("lobby", now - timedelta(minutes=i, seconds=5),
+                                                   counts=[1, 5, 6, 6]))
+    # Kitchen's last segment ended 14 min ago, a cadence of one minute: stale, the camera is silent.
+    old = now - timedelta(minutes=16, seconds=30)
+    for start in (old - timedelta(minutes=1), old):
+        analysed(services, runtime, segment_result("kitchen", start, counts=[6, 7, 6, 6]))
+    sms(MEMBER, "status")
+    settle(runtime)
+    kitchen, lobby = outbox(services, MEMBER)[-1].body.splitlines()
+    # The last of 4 evenly spaced frames of a 60 s segment is 45 s in, rounded down to the minute.
+    seen = now - timedelta(minutes=1, seconds=5) + timedelta(seconds=45)
+    assert lobby.startswith(f"Lobby: 6 people now ({seen:%H:%M} UTC). Peak today ")
+    assert kitchen.startswith(f"Kitchen: 6 people at {old + timedelta(seconds=45):%H:%M} UTC, "
+                              "no video since (15 min). Peak today ")
+
+
+def test_status_last_seen_is_the_last_frame_with_people(sms, services, people, runtime, now) -> None:
+    start = now - timedelta(minutes=1, seconds=10)
+    analysed(services, runtime, segment_result("lobby", start, counts=[2, 1, 0, 0]))
+    sms(MEMBER, "status lobby")
+    settle(runtime)
+    body = outbox(services, MEMBER)[-1].body
+    assert f"Lobby: nobody now ({start + timedelta(seconds=45):%H:%M} UTC)." in body
+    assert f"Last seen {start + timedelta(seconds=15):%H:%M} UTC." in body
+
+
+def test_the_alert_tells_the_pictures_time_and_count(services, people, runtime, now) -> None:
+    subscribe(services, MEMBER)
+    start = now.replace(second=0) - timedelta(minutes=3)
+    best = start + timedelta(seconds=54)  # the picture: 02:20:54; the segment ends 02:21:00
+    analysed(services, runtime, segment_result("kitchen", start, counts=[0, 3, 7, 6], seconds=60,
+                                               best=(best, 7)))
+    [alert] = alerts_to(services, MEMBER)
+    assert alert.body == (f"Corb alert: 7 people at Kitchen ({best:%H:%M} UTC). "
+                          "Text UNSUBSCRIBE ALL to stop these alerts.")
+
+
+def test_the_snapshot_text_tells_the_pictures_time_and_count(sms, services, people, runtime, now) -> None:
+    from bot.handlers.snapshot import result_key
+    from detection.handler import output_keys
+
+    segment = f"cameras/lobby/{now:%Y-%m-%dT%H-%M-%SZ}.mkv"
+    snap, result = output_keys(segment, "abcdef0123456789")
+    assert result_key(snap) == result
+    jpeg(services, snap)
+    best = now + timedelta(seconds=30)
+    stored = {"best_frame": {"utc": best.isoformat() + "Z", "count": 7}}
+    services.bucket.put(result, json.dumps(stored).encode(), "application/json")
+    analysed(services, runtime, {**segment_result("lobby", now, counts=[7, 6], snapshot_key=snap),
+                                 "segment_key": segment})
+    sms(MEMBER, "snapshot lobby")
+    settle(runtime)
+    [mms] = [m for m in outbox(services, MEMBER) if m.media_key]
+    assert mms.body == replies.snapshot_caption("Lobby", best, 7, services.config.media_url_ttl)
+    assert mms.body.startswith(f"Lobby at {best:%H:%M} UTC: 7 people in this picture")
+
+
 def test_status_of_every_camera_and_the_camera_list(sms, services, people, runtime) -> None:
     sms(MEMBER, "status")
     sms(MEMBER, "cameras")
