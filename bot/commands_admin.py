@@ -9,8 +9,6 @@ from __future__ import annotations
 import click
 from sqlalchemy import delete, select
 
-from bot.admin.auth import generate_api_token, generate_password, hash_api_token, hash_password
-
 
 def _services():  # noqa: ANN202 - bot.services.Services, imported late to keep --help fast
     from bot.services import services
@@ -33,6 +31,7 @@ def admin() -> None:
 @click.option("--reset", is_flag=True, help="Give an existing account a new password (ends its sessions).")
 def admin_create(username: str, reset: bool) -> None:
     """Create USERNAME with a generated password, printed once."""
+    from bot.admin.auth import generate_password, hash_password  # argon2: only when needed
     from bot.models import AdminAccount
 
     username = username.strip()
@@ -88,6 +87,7 @@ def token() -> None:
 @click.argument("name")
 def token_create(name: str) -> None:
     """Create a token called NAME, printed once (only its hash is stored)."""
+    from bot.admin.auth import generate_api_token, hash_api_token
     from bot.models import ApiToken
 
     name = name.strip()
