@@ -43,6 +43,7 @@ def create_app(services: Any = None, **overrides: Any) -> Flask:
 BLUEPRINTS: list[str] = [
     "bot.admin.security",  # no routes: CSRF, session cookie flags, security headers, JSON errors under /api/
     "bot.webhook",  # POST /sms, POST /sms/status (Twilio status callbacks)
+    "bot.home",  # GET /: to the admin pages (sign-in first)
     "bot.media",  # GET /media/<token>: signed, expiring picture links
     "bot.admin.views",  # /admin: dashboard, people, cameras, cleaning, messages, events, settings
     "bot.admin.simulator",  # /simulator: the phone simulator (outbox messenger only)

@@ -64,7 +64,7 @@ def _people(n: int) -> str:
 # stops alerts. HELP says so, since the two look alike.
 HELP = (
     "Corb: STATUS [cam], SNAPSHOT [cam], CAMERAS, SUBSCRIBE/UNSUBSCRIBE cam|ALL, "
-    "REQUEST CLEANING [area] [note], DONE n. STOP (or UNSUBSCRIBE alone) ends all texts."
+    "REQUEST CLEANING [area] [note], DONE [n]. STOP or UNSUBSCRIBE alone ends all texts."
 )
 UNKNOWN = "Sorry, I did not get that. Text HELP for what I can do."
 REFUSAL = "Sorry, this number is not registered with Corb. Please ask the building admin to add you."
@@ -72,7 +72,8 @@ STOPPED = "You are unsubscribed from Corb and will get no more messages. Text ST
 STARTED = "Welcome back to Corb. You will get messages again. Text HELP for commands."
 NO_CAMERAS = "No cameras are set up yet."
 NOT_A_CLEANER = "Only cleaners can close cleaning requests."
-DONE_WHICH = "Which request? Text DONE and its number, e.g. DONE 12."
+NONE_OPEN = "No cleaning request is open."
+MAX_LISTED = 8  # open requests named in one "which request?" answer
 
 
 def unknown_camera(name: str, known: Sequence[str]) -> str:
@@ -234,6 +235,15 @@ def which_area(areas: Sequence[str]) -> str:
         else gsm(areas[0])
     return fit(f"Which area needs cleaning? Text REQUEST CLEANING and the area: {listed}. "
                "Nothing was sent to the cleaners yet.", SEGMENT * 2)
+
+
+def done_which(open_ids: Sequence[int]) -> str:
+    """DONE without a number when zero or several requests are open (one open: that one is closed)."""
+    if not open_ids:
+        return NONE_OPEN
+    more = " and more" if len(open_ids) > MAX_LISTED else ""
+    shown = ", ".join(f"#{n}" for n in open_ids[:MAX_LISTED]) + more
+    return f"Which request? Open: {shown}. Text DONE and its number, e.g. DONE {open_ids[0]}."
 
 
 def request_confirmation(request_id: int, cleaners: int) -> str:

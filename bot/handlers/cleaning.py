@@ -162,8 +162,12 @@ def close(s: Session, cleaner: User | None, number: int | None) -> list[Reply]:
         return []
     if cleaner.role != Role.cleaner:
         return [Reply(cleaner.phone, replies.NOT_A_CLEANER)]
-    if number is None:
-        return [Reply(cleaner.phone, replies.DONE_WHICH)]
+    if number is None:  # the only open request is meant; with several, ask which
+        open_ids = list(s.scalars(select(CleaningRequest.id).where(CleaningRequest.status != "done")
+                                  .order_by(CleaningRequest.id).limit(replies.MAX_LISTED + 1)))
+        if len(open_ids) != 1:
+            return [Reply(cleaner.phone, replies.done_which(open_ids))]
+        number = open_ids[0]
     req = s.get(CleaningRequest, number)
     if req is None:
         return [Reply(cleaner.phone, replies.request_unknown(number))]

@@ -150,9 +150,16 @@ def test_a_building_with_one_area_needs_no_question(sms, services, people, runti
     assert outbox(services, CLEANER)[-1].body.startswith("Cleaning request #1: ground floor.")
 
 
-def test_done_without_a_number_gives_a_working_example(sms, services, people, runtime) -> None:
+def test_done_without_a_number_closes_the_only_open_request_or_asks_which(sms, services, people,
+                                                                          runtime) -> None:
     send = texting(sms, runtime, services)
+    assert send(CLEANER, "done") == replies.NONE_OPEN
     send(MEMBER, "request cleaning lobby")
+    assert send(CLEANER, "done") == replies.request_closed(1)
+    send(MEMBER, "request cleaning lobby")
+    send(ADMIN, "request cleaning kitchen")
     answer = send(CLEANER, "done")
-    assert answer == replies.DONE_WHICH and "e.g. DONE 12" in answer
-    assert send(CLEANER, "DONE 1") == replies.request_closed(1)
+    assert answer == "Which request? Open: #2, #3. Text DONE and its number, e.g. DONE 2."
+    example = answer.split("e.g. ")[1].removesuffix(".")  # the example to follow: "DONE 2"
+    assert send(CLEANER, example) == replies.request_closed(2)
+    assert send(CLEANER, "done") == replies.request_closed(3)

@@ -12,7 +12,8 @@ from bot.handlers.cleaning import Segment, area_usage, people_minutes
 
 T = datetime(2026, 11, 27, 10, 0)
 FIXED = [replies.HELP, replies.UNKNOWN, replies.REFUSAL, replies.STOPPED, replies.STARTED, replies.NO_CAMERAS,
-         replies.NOT_A_CLEANER, replies.DONE_WHICH]
+         replies.NOT_A_CLEANER, replies.NONE_OPEN, replies.done_which([3, 4]),
+         replies.done_which(list(range(1, 12)))]
 MADE = [replies.subscribed("Front door", "front-door"), replies.subscribed(None, "ALL"),
         replies.unsubscribed("Lobby"), replies.follows_all("Lobby"), replies.no_snapshot("Kitchen"),
         replies.snapshot_caption("Lobby", T, 3, 3600), replies.alert("Front door", T, 1, "front-door"),
@@ -114,3 +115,10 @@ def test_people_appear_when_seen_after_nobody(peak: int, previous: int | None, a
 def test_times_are_read_as_naive_utc(value: object) -> None:
     ts = parse_time(value)
     assert ts == datetime(2026, 11, 27, 10, 0) and ts.tzinfo is None
+
+
+def test_done_which_names_the_open_requests() -> None:
+    assert replies.done_which([]) == "No cleaning request is open."
+    assert replies.done_which([3, 4]) == "Which request? Open: #3, #4. Text DONE and its number, e.g. DONE 3."
+    assert replies.done_which(list(range(1, 10))).startswith(
+        "Which request? Open: #1, #2, #3, #4, #5, #6, #7, #8 and more.")
