@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy import select
 
 from bot import server_info
 from bot.commands_phone import e164
@@ -143,6 +142,8 @@ def users() -> None:
               show_default=True)
 def users_add(phone: str, name: str, role: str) -> None:
     """Register PHONE (in E.164 form: +15551234567), or update its name and role."""
+    from sqlalchemy import select
+
     from bot.models import Role, User
 
     with _services().session() as s:
@@ -158,6 +159,8 @@ def users_add(phone: str, name: str, role: str) -> None:
 @users.command("list")
 def users_list() -> None:
     """List registered people."""
+    from sqlalchemy import select
+
     from bot.models import User
 
     with _services().sessions() as s:
@@ -183,6 +186,8 @@ def cameras() -> None:
                    '"0,0.4 1,0.4 1,1 0,1"; "" counts the whole picture. Left out: unchanged.')
 def cameras_add(slug: str, name: str | None, area: str, zone: str | None) -> None:
     """Register camera SLUG (lower case letters, digits, dashes), or update its name, area and zone."""
+    from sqlalchemy import select
+
     from bot.camera_config import SettingsNotSaved, camera_transaction
     from bot.models import Camera
     from cloud.camera_settings import CameraSettings, ZoneError, format_zone, parse_zone
@@ -216,6 +221,8 @@ def cameras_add(slug: str, name: str | None, area: str, zone: str | None) -> Non
 @cameras.command("list")
 def cameras_list() -> None:
     """List cameras, when each last sent a segment, and its counting zone."""
+    from sqlalchemy import select
+
     from bot.models import Camera
     from cloud.camera_settings import format_zone, load_settings
 
@@ -241,6 +248,8 @@ def ingest(video: Path, slug: str) -> None:
     Other containers are refused rather than converted: OpenCV can only re-encode, not remux, which is
     slow and lossy. Convert first, e.g. ``ffmpeg -i in.mp4 -c copy out.mkv``.
     """
+    from sqlalchemy import select
+
     from bot.models import Camera
 
     if video.suffix.lower() != ".mkv":

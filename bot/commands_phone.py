@@ -89,7 +89,8 @@ def _targets(config: Any, url: str | None) -> tuple[str, str]:
 def sms(sender: str, text: str, url: str | None, to: str | None, wait: float) -> None:
     """Text Corb from FROM, as Twilio would deliver it, and print Corb's answers.
 
-    Returns once every function working on the message has finished.
+    Returns at once when the webhook answered itself (help, refusals), else once every function
+    working on the message has finished.
     """
     from cloud.config import load_config
 
@@ -97,8 +98,6 @@ def sms(sender: str, text: str, url: str | None, to: str | None, wait: float) ->
     post_url, signed_url = _targets(config, url)
     corb_number = to or config.twilio_from or DEFAULT_CORB_NUMBER
     form, signature = signed_form(signed_url, sender, text, to=corb_number, token=config.twilio_auth_token)
-    outbox_readable = url is None
-    since = _last_message_id() if outbox_readable else 0
     req = urllib.request.Request(post_url, data=urlencode(form).encode(), method="POST", headers={
         "X-Twilio-Signature": signature, "Content-Type": "application/x-www-form-urlencoded"})
     try:
@@ -114,16 +113,11 @@ def sms(sender: str, text: str, url: str | None, to: str | None, wait: float) ->
     click.echo(f"> {text}")
     for line in answer:
         click.echo(f"< {line}")
-    if not outbox_readable:
+    if answer or url:  # answered at once (no function runs), or another server's outbox
         return
     outcome = _wait_for_functions(form["MessageSid"], wait)
-    shown = list(answer)
-    replies = []
-    for msg in _outbound(since, to=sender):
-        if msg.body in shown:  # the webhook's own answer, stored as sent: printed above
-            shown.remove(msg.body)
-            continue
-        replies.append(msg)
+    replies = _outbound(_inbound_id(form["MessageSid"]), to=sender)
+    for msg in replies:
         click.echo(_reply_line(msg))
     if outcome == "working":
         click.echo(f"  (Corb is still working on it after {wait:g} s: "
@@ -131,7 +125,7 @@ def sms(sender: str, text: str, url: str | None, to: str | None, wait: float) ->
     elif outcome == "failed":
         click.echo("  (a function failed on this message and gave up after its retries: "
                    "`corb replay` lists it)")
-    elif not answer and not replies:
+    elif not replies:
         click.echo("  (Corb sent no answer to this message)")
 
 
@@ -159,13 +153,14 @@ def _services() -> Any:
     return services()
 
 
-def _last_message_id() -> int:
-    from sqlalchemy import func, select
+def _inbound_id(sid: str) -> int:
+    """The stored row of the message just sent: Corb's answers to it come after it."""
+    from sqlalchemy import select
 
     from bot.models import Message
 
     with _services().sessions() as s:
-        return s.scalar(select(func.max(Message.id))) or 0
+        return s.scalar(select(Message.id).where(Message.sid == sid)) or 0
 
 
 def _outbound(after_id: int = 0, *, to: str | None = None, limit: int | None = None) -> list[Any]:
