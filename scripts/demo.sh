@@ -45,13 +45,13 @@ people_and_cameras() {
   corb cameras add lobby --name Lobby --area lobby
   corb cameras add kitchen --name Kitchen --area kitchen
   if corb admin list | grep -q "^$ADMIN_LOGIN\b"; then
-    SIGN_IN="Sign in as $ADMIN_LOGIN with the password the first demo run printed
-(forgot it? corb admin create $ADMIN_LOGIN --reset prints a new one)."
+    SIGN_IN="  user $ADMIN_LOGIN, with the password the first demo run printed
+  (forgotten? corb admin create $ADMIN_LOGIN --reset prints a new one)"
   else
     local password
     password=$(corb admin create "$ADMIN_LOGIN" | tail -1)
-    SIGN_IN="Sign in as $ADMIN_LOGIN, password $password (shown once: store it now;
-corb admin create $ADMIN_LOGIN --reset prints a new one)."
+    SIGN_IN="  user $ADMIN_LOGIN, password $password   (shown only now: note it;
+  corb admin create $ADMIN_LOGIN --reset prints a new one)"
   fi
 }
 
@@ -121,13 +121,16 @@ PY
 }
 
 summary() {
-  local url
+  local url env=""
   url=$(server_url)
+  [ "$CORB_DATA_DIR" = "$PWD/var" ] || env="CORB_DATA_DIR=$CORB_DATA_DIR "
   echo
-  echo "Corb is running at $url (log: $LOG_FILE; stop: scripts/demo-stop.sh)."
-  echo "Open it in a browser for the admin pages and the phone simulator. $SIGN_IN"
+  echo "Corb is running at $url (log: $LOG_FILE; stop: ${env}scripts/demo-stop.sh)."
+  echo "Open it in a browser for the admin pages and the phone simulator. Sign in with"
+  echo "$SIGN_IN"
   echo
   echo "Your phone is the terminal. Try, in this order:"
+  [ -z "$env" ] || echo "  export $env"
   sed 's/^/  /' scripts/demo-try.txt
 }
 

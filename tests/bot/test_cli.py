@@ -169,3 +169,35 @@ def test_help_lists_every_first_sentence_whole() -> None:
         for line in filter(None, listing.split("Commands:\n", 1)[1].splitlines()):
             text = line.rstrip()
             assert text.endswith(".") and not text.endswith(("...", "e.g.", "i.e.")), (path, line)
+
+
+DEMO_TRY = ROOT / "scripts" / "demo-try.txt"
+
+
+def test_the_readme_quotes_the_demos_list_of_things_to_try() -> None:
+    listing = DEMO_TRY.read_text()
+    assert f"```sh\n{listing}```" in (ROOT / "README.md").read_text()
+    assert "scripts/demo-try.txt" in (ROOT / "scripts" / "demo.sh").read_text()
+
+
+def test_every_line_of_the_demos_list_is_true_on_every_run(live_server: Any) -> None:
+    """The list's texts, as a newcomer would type them, twice over (a second demo run), each answered."""
+    env, proc = live_server
+    shell = {k: v for k, v in env.items() if k != "CORB_PORT"}
+    lines = DEMO_TRY.read_text().splitlines()
+    texts = [m.groups() for m in (re.fullmatch(r'corb sms (\+\d+) "([^"]+)".*', line) for line in lines) if m]
+    assert len(texts) >= 7
+    for run in (1, 2):
+        for phone, text in texts:
+            out = subprocess.run([*CORB, "sms", phone, text], env=shell, capture_output=True, text=True,
+                                 timeout=60)
+            assert out.returncode == 0, out.stderr
+            answers = [line for line in out.stdout.splitlines() if line.startswith("< ")]
+            if phone == STRANGER and run == 2:  # "refused politely, once a day": then nothing
+                assert out.stdout.splitlines()[1:] == ["  (Corb sent no answer to this message)"]
+                continue
+            assert answers and "  (" not in out.stdout, (run, text, out.stdout)
+            if text == "done":  # each run's request is the one open request: closed by "done"
+                assert answers == [f"< {replies.request_closed(run)}"], out.stdout
+    ingest = [line for line in DEMO_TRY.read_text().splitlines() if line.startswith("corb ingest ")]
+    assert all((ROOT / line.split()[2]).is_file() for line in ingest)
