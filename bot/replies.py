@@ -162,10 +162,13 @@ def no_snapshot(camera: str | None) -> str:
     return f"No picture{where} yet: no video has been analysed. Try again in a few minutes."
 
 
+ALERT_PREFIX = "Corb alert:"  # the dashboard lists alerts by it
+
+
 def alert(camera: str, taken: datetime, people: int, undo: str) -> str:
     """``taken``/``people``: the attached picture's frame; ``undo``: what to text after UNSUBSCRIBE
     to stop exactly these alerts (the camera's slug, or ALL for someone who follows every camera)."""
-    return (f"Corb alert: {_people(people)} at {gsm(camera)} ({_when(taken)}). "
+    return (f"{ALERT_PREFIX} {_people(people)} at {gsm(camera)} ({_when(taken)}). "
             f"Text UNSUBSCRIBE {undo.upper()} to stop these alerts.")
 
 

@@ -30,7 +30,8 @@ def test_dashboard_shows_each_camera_with_snapshot_people_now_and_plot(admin_cli
     assert lobby.count('class="point"') == 24 and "<svg" in lobby and "peak 4" in lobby
     assert "No snapshot yet" in kitchen and "No detections in the last 24 hours" in kitchen
     alerts = html[html.index("Recent alerts"):]
-    assert RESIDENT_NAME in alerts and "Lobby: 3 people" in alerts
+    assert RESIDENT_NAME in alerts and "Corb alert: 3 people at Lobby" in alerts
+    assert "in this picture" not in alerts  # the answer to "snapshot lobby" is not an alert
 
 
 def test_add_edit_and_remove_a_person_with_subscriptions(admin_client: FlaskClient, services: Any,
@@ -142,7 +143,7 @@ def test_messages_with_thumbnails_and_filtered_by_phone(admin_client: FlaskClien
     assert f'src="/admin/media/{SNAPSHOT_KEY}"' in html and "who is this &lt;script&gt;" in html
     filtered = admin_client.get("/admin/messages", query_string={"phone": "+1 555 000 0002"}).get_data(
         as_text=True)
-    assert "Lobby: 3 people" in filtered and ">status<" in filtered and "who is this" not in filtered
+    assert "Corb alert: 3 people at Lobby" in filtered and ">status<" in filtered and "who is this" not in filtered
 
 
 def test_events_list_and_replay_of_a_dead_letter(admin_client: FlaskClient, services: Any) -> None:
