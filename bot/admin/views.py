@@ -7,7 +7,6 @@ added later is protected without anyone remembering to.
 from __future__ import annotations
 
 import contextlib
-import json
 from datetime import datetime, timedelta
 from typing import Any
 

@@ -143,7 +143,8 @@ def test_messages_with_thumbnails_and_filtered_by_phone(admin_client: FlaskClien
     assert f'src="/admin/media/{SNAPSHOT_KEY}"' in html and "who is this &lt;script&gt;" in html
     filtered = admin_client.get("/admin/messages", query_string={"phone": "+1 555 000 0002"}).get_data(
         as_text=True)
-    assert "Corb alert: 3 people at Lobby" in filtered and ">status<" in filtered and "who is this" not in filtered
+    assert "Corb alert: 3 people at Lobby" in filtered and ">status<" in filtered
+    assert "who is this" not in filtered
 
 
 def test_events_list_and_replay_of_a_dead_letter(admin_client: FlaskClient, services: Any) -> None:
