@@ -123,9 +123,9 @@ PY
 summary() {
   local url env=""
   url=$(server_url)
-  [ "$CORB_DATA_DIR" = "$PWD/var" ] || env="CORB_DATA_DIR=$CORB_DATA_DIR "
+  [ "$CORB_DATA_DIR" = "$PWD/var" ] || env="CORB_DATA_DIR=$CORB_DATA_DIR"
   echo
-  echo "Corb is running at $url (log: $LOG_FILE; stop: ${env}scripts/demo-stop.sh)."
+  echo "Corb is running at $url (log: $LOG_FILE; stop: ${env:+$env }scripts/demo-stop.sh)."
   echo "Open it in a browser for the admin pages and the phone simulator. Sign in with"
   echo "$SIGN_IN"
   echo
