@@ -7,15 +7,21 @@ detection, OpenCV, LiteRT or TensorFlow.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask
+if TYPE_CHECKING:
+    from flask import Flask
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 
 def create_app(services: Any = None, **overrides: Any) -> Flask:
-    """The Flask app factory. ``services`` (a ``bot.services.Services``) defaults to the process's own."""
+    """The Flask app factory. ``services`` (a ``bot.services.Services``) defaults to the process's own.
+
+    Flask is imported here, not with the package: ``corb``'s commands live in this package too, and a
+    command-line phone should not pay for a web framework it does not run."""
+    from flask import Flask
+
     from bot.services import services as current_services
     from bot.services import use_services
 
@@ -37,6 +43,7 @@ def create_app(services: Any = None, **overrides: Any) -> Flask:
 BLUEPRINTS: list[str] = [
     "bot.admin.security",  # no routes: CSRF, session cookie flags, security headers, JSON errors under /api/
     "bot.webhook",  # POST /sms, POST /sms/status (Twilio status callbacks)
+    "bot.home",  # GET /: to the admin pages (sign-in first)
     "bot.media",  # GET /media/<token>: signed, expiring picture links
     "bot.admin.views",  # /admin: dashboard, people, cameras, cleaning, messages, events, settings
     "bot.admin.simulator",  # /simulator: the phone simulator (outbox messenger only)

@@ -8,13 +8,15 @@ import click
 
 # Modules that add commands to ``main`` (each defines ``register(main)``).
 COMMAND_MODULES: list[str] = [
-    "bot.commands_local",  # serve, db, users, cameras, ingest, sms, outbox, replay
+    "bot.commands_local",  # serve, db, users, cameras, ingest, replay
+    "bot.commands_phone",  # sms, outbox: a phone in the terminal
     "bot.commands_admin",  # admin create/list/delete, api token create/list/revoke
     "bot.commands_deploy",  # deploy STAGE [--dry-run]: what Zappa does not create on AWS
 ]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "terminal_width": 120,
+                                "max_content_width": 120})
 def main() -> None:
     """Corb: SMS chat-ops for a building with cameras."""
 

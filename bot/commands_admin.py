@@ -7,9 +7,6 @@ runs ``corb admin create``. Only hashes are stored, so a lost password or token 
 from __future__ import annotations
 
 import click
-from sqlalchemy import delete, select
-
-from bot.admin.auth import generate_api_token, generate_password, hash_api_token, hash_password
 
 
 def _services():  # noqa: ANN202 - bot.services.Services, imported late to keep --help fast
@@ -33,6 +30,9 @@ def admin() -> None:
 @click.option("--reset", is_flag=True, help="Give an existing account a new password (ends its sessions).")
 def admin_create(username: str, reset: bool) -> None:
     """Create USERNAME with a generated password, printed once."""
+    from sqlalchemy import select
+
+    from bot.admin.auth import generate_password, hash_password  # argon2: only when needed
     from bot.models import AdminAccount
 
     username = username.strip()
@@ -54,6 +54,8 @@ def admin_create(username: str, reset: bool) -> None:
 @admin.command("list")
 def admin_list() -> None:
     """Admin usernames."""
+    from sqlalchemy import select
+
     from bot.models import AdminAccount
 
     with _services().session() as db:
@@ -65,6 +67,8 @@ def admin_list() -> None:
 @click.argument("username")
 def admin_delete(username: str) -> None:
     """Remove USERNAME's account (its sessions end at their next request)."""
+    from sqlalchemy import delete
+
     from bot.models import AdminAccount
 
     with _services().session() as db:
@@ -88,6 +92,7 @@ def token() -> None:
 @click.argument("name")
 def token_create(name: str) -> None:
     """Create a token called NAME, printed once (only its hash is stored)."""
+    from bot.admin.auth import generate_api_token, hash_api_token
     from bot.models import ApiToken
 
     name = name.strip()
@@ -103,6 +108,8 @@ def token_create(name: str) -> None:
 @token.command("list")
 def token_list() -> None:
     """Token names and when each was last used."""
+    from sqlalchemy import select
+
     from bot.models import ApiToken
 
     with _services().session() as db:
@@ -115,6 +122,8 @@ def token_list() -> None:
 @click.argument("name")
 def token_revoke(name: str) -> None:
     """Revoke every token called NAME."""
+    from sqlalchemy import delete
+
     from bot.models import ApiToken
 
     with _services().session() as db:

@@ -1,31 +1,25 @@
-"""``corb`` commands for running Corb on one machine: serve, db, users, cameras, ingest, sms, outbox, replay.
+"""``corb`` commands for running Corb on one machine: serve, db, users, cameras, ingest, replay.
 
 Configuration comes from the environment only (the names are in ``cloud/config.py``).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
 import signal
 import sys
 import threading
-import time
-import urllib.error
-import urllib.request
-import uuid
-import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import click
-from sqlalchemy import func, select
 
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+from bot import server_info
+from bot.commands_phone import e164
+
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 
 
@@ -35,18 +29,8 @@ def _services() -> Any:
     return services()
 
 
-def e164(_ctx: Any, _param: Any, value: str) -> str:
-    """Phone numbers are stored as Twilio sends them (E.164), or a user would never be recognised."""
-    compact = re.sub(r"[\s().-]", "", value or "")
-    if not E164.match(compact):
-        raise click.BadParameter(
-            f"{value!r} is not an E.164 phone number. Write it as + then the country code and number, "
-            f"with no spaces, e.g. +15551234567.")
-    return compact
-
-
 def register(main: click.Group) -> None:
-    for command in (serve, runtime, db, users, cameras, ingest, sms, outbox, replay):
+    for command in (serve, runtime, db, users, cameras, ingest, replay):
         main.add_command(command)
 
 
@@ -95,7 +79,7 @@ def serve(host: str, port: int | None, web_workers: int | None, workers: int | N
     supervisor.start()
     sock.close()  # gunicorn holds it now
     url = f"http://{host}:{os.environ['CORB_PORT']}"
-    # (server info: record the URL and pid here)
+    server_info.record(config, url, os.getpid())
     click.echo(f"Corb is running at {url} (public URL {config.base_url}); data in {config.data_dir}. "
                f"Press Ctrl-C to stop.")
     sys.stdout.flush()
@@ -105,7 +89,7 @@ def serve(host: str, port: int | None, web_workers: int | None, workers: int | N
     finally:
         click.echo("Stopping: running functions are handed back to the queue...")
         supervisor.stop()
-        # (server info: clear it here)
+        server_info.clear(config)
         click.echo("Stopped.")
     if code:
         raise SystemExit(code)
@@ -200,7 +184,9 @@ def users() -> None:
 @click.option("--role", type=click.Choice(["admin", "member", "cleaner"]), default="member",
               show_default=True)
 def users_add(phone: str, name: str, role: str) -> None:
-    """Register PHONE (E.164, e.g. +15551234567), or update its name and role."""
+    """Register PHONE (in E.164 form: +15551234567), or update its name and role."""
+    from sqlalchemy import select
+
     from bot.models import Role, User
 
     with _services().session() as s:
@@ -216,6 +202,8 @@ def users_add(phone: str, name: str, role: str) -> None:
 @users.command("list")
 def users_list() -> None:
     """List registered people."""
+    from sqlalchemy import select
+
     from bot.models import User
 
     with _services().sessions() as s:
@@ -241,6 +229,8 @@ def cameras() -> None:
                    '"0,0.4 1,0.4 1,1 0,1"; "" counts the whole picture. Left out: unchanged.')
 def cameras_add(slug: str, name: str | None, area: str, zone: str | None) -> None:
     """Register camera SLUG (lower case letters, digits, dashes), or update its name, area and zone."""
+    from sqlalchemy import select
+
     from bot.camera_config import SettingsNotSaved, camera_transaction
     from bot.models import Camera
     from cloud.camera_settings import CameraSettings, ZoneError, format_zone, parse_zone
@@ -274,6 +264,8 @@ def cameras_add(slug: str, name: str | None, area: str, zone: str | None) -> Non
 @cameras.command("list")
 def cameras_list() -> None:
     """List cameras, when each last sent a segment, and its counting zone."""
+    from sqlalchemy import select
+
     from bot.models import Camera
     from cloud.camera_settings import format_zone, load_settings
 
@@ -299,6 +291,8 @@ def ingest(video: Path, slug: str) -> None:
     Other containers are refused rather than converted: OpenCV can only re-encode, not remux, which is
     slow and lossy. Convert first, e.g. ``ffmpeg -i in.mp4 -c copy out.mkv``.
     """
+    from sqlalchemy import select
+
     from bot.models import Camera
 
     if video.suffix.lower() != ".mkv":
@@ -313,136 +307,6 @@ def ingest(video: Path, slug: str) -> None:
     key = f"cameras/{slug}/{datetime.now(UTC):%Y-%m-%dT%H-%M-%SZ}.mkv"
     info = svc.bucket.upload(video, key, "video/x-matroska")
     click.echo(f"Stored {video} as {key} ({info.size} bytes, eTag {info.etag}).")
-
-
-# -- sms (a phone in the terminal) ------------------------------------------------------------------------
-def signed_form(url: str, sender: str, text: str, *, to: str, token: str) -> tuple[dict[str, str], str]:
-    """The form and X-Twilio-Signature of an inbound message, exactly as Twilio builds them."""
-    from twilio.request_validator import RequestValidator
-
-    sid = "SM" + uuid.uuid4().hex
-    form = {"MessageSid": sid, "SmsSid": sid, "SmsMessageSid": sid, "AccountSid": "AC" + "0" * 32,
-            "MessagingServiceSid": "", "From": sender, "To": to, "Body": text, "NumMedia": "0",
-            "NumSegments": str(max(1, -(-len(text) // 160))), "SmsStatus": "received",
-            "ApiVersion": "2010-04-01"}
-    return form, RequestValidator(token).compute_signature(url, form)
-
-
-def twiml_text(xml: bytes) -> list[str]:
-    try:
-        return [m.text or "" for m in ET.fromstring(xml).iter("Message")]
-    except ET.ParseError:
-        return [xml.decode(errors="replace")]
-
-
-@click.command()
-@click.argument("sender", metavar="FROM", callback=e164)
-@click.argument("text")
-@click.option("--url", help="The webhook (default: the configured public URL + /sms).")
-@click.option("--to", default=None, help="Corb's number (default: TWILIO_FROM or +15550001000).")
-@click.option("--wait", type=float, default=8.0, show_default=True, help="Seconds to wait for replies.")
-def sms(sender: str, text: str, url: str | None, to: str | None, wait: float) -> None:
-    """Text Corb from FROM, as Twilio would deliver it, and print what comes back."""
-    from cloud.config import load_config
-
-    config = load_config()
-    url = url or config.base_url + "/sms"
-    form, signature = signed_form(url, sender, text, to=to or config.twilio_from or "+15550001000",
-                                  token=config.twilio_auth_token)
-    try:
-        since: int | None = _last_outbound_id()
-    except Exception as exc:  # noqa: BLE001 - the outbox is a nicety; the webhook answer is the point
-        click.echo(f"  (cannot read the outbox here: {type(exc).__name__}; showing the webhook answer only)")
-        since = None
-    req = urllib.request.Request(url, data=urlencode(form).encode(), method="POST", headers={
-        "X-Twilio-Signature": signature, "Content-Type": "application/x-www-form-urlencoded"})
-    try:
-        with urllib.request.urlopen(req, timeout=15) as resp:
-            answer = twiml_text(resp.read())
-    except urllib.error.HTTPError as exc:
-        raise click.ClickException(f"{url} answered {exc.code} {exc.reason}") from None
-    except urllib.error.URLError as exc:
-        raise click.ClickException(f"cannot reach {url} ({exc.reason}). Is `corb serve` running?") from None
-    click.echo(f"> {text}")
-    for line in answer:
-        click.echo(f"< {line}")
-    if not answer:
-        click.echo("  (no immediate reply)")
-    if since is None:
-        return
-    seen = 0
-    pending_answers = list(answer)
-    # An immediate answer (help, unknown, refusal) means no handler is working on it: wait only briefly.
-    deadline, quiet_until = time.monotonic() + (min(wait, 1.5) if answer else wait), None
-    while time.monotonic() < deadline and (quiet_until is None or time.monotonic() < quiet_until):
-        for msg in _outbound(since, to=sender):
-            since = max(since, msg.id)
-            if msg.body in pending_answers:  # the webhook's own answer, stored as sent: shown above
-                pending_answers.remove(msg.body)
-                continue
-            seen += 1
-            quiet_until = time.monotonic() + 1.5
-            click.echo(_format(msg))
-        time.sleep(0.2)
-    if not seen and not answer:
-        click.echo(f"  (nothing in the outbox for {sender} after {wait:g} s)")
-
-
-def _last_outbound_id() -> int:
-    from bot.models import Message
-
-    with _services().sessions() as s:
-        return s.scalar(select(func.max(Message.id))) or 0
-
-
-def _outbound(after_id: int = 0, *, to: str | None = None, limit: int | None = None) -> list[Any]:
-    from bot.models import Message
-
-    with _services().sessions() as s:
-        q = select(Message).where(Message.direction == "out", Message.id > after_id)
-        if to:
-            q = q.where(Message.to_number == to)
-        if limit:
-            return list(reversed(s.scalars(q.order_by(Message.id.desc()).limit(limit)).all()))
-        return list(s.scalars(q.order_by(Message.id)))
-
-
-def _format(msg: Any) -> str:
-    kind = "MMS" if msg.media_key else "SMS"
-    head = f"< [{kind} to {msg.to_number} {msg.created_at:%H:%M:%S} {msg.status}] "
-    body = msg.body.replace("\n", "\n  ")
-    return head + body + (f"\n  picture: {msg.media_url}" if msg.media_url else "")
-
-
-def _as_json(msg: Any) -> dict:
-    return {"id": msg.id, "sid": msg.sid, "to": msg.to_number, "from": msg.from_number, "body": msg.body,
-            "media_key": msg.media_key, "media_url": msg.media_url, "status": msg.status, "error": msg.error,
-            "created_at": msg.created_at.isoformat() + "Z"}
-
-
-@click.command()
-@click.option("--to", "phone", callback=lambda c, p, v: e164(c, p, v) if v else None,
-              help="Only to this number.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
-@click.option("--follow", "-f", is_flag=True, help="Keep printing new messages (Ctrl-C to stop).")
-@click.option("--limit", type=int, default=20, show_default=True, help="How many recent messages first.")
-def outbox(phone: str | None, as_json: bool, follow: bool, limit: int) -> None:
-    """Show the texts Corb sent (the outbox messenger's queue)."""
-    last = 0
-    batch = _outbound(to=phone, limit=limit)
-    try:
-        while True:
-            for msg in batch:
-                click.echo(json.dumps(_as_json(msg)) if as_json else _format(msg))
-                last = max(last, msg.id)
-            if not follow:
-                break
-            time.sleep(0.5)
-            batch = _outbound(last, to=phone)
-    except KeyboardInterrupt:
-        pass
-    if not last and not as_json:
-        click.echo("The outbox is empty.")
 
 
 # -- replay -----------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 SEGMENT = 160
 MAX_SMS = 1600
@@ -64,7 +64,7 @@ def _people(n: int) -> str:
 # stops alerts. HELP says so, since the two look alike.
 HELP = (
     "Corb: STATUS [cam], SNAPSHOT [cam], CAMERAS, SUBSCRIBE/UNSUBSCRIBE cam|ALL, "
-    "REQUEST CLEANING [area] [note], DONE n. STOP (or UNSUBSCRIBE alone) ends all texts."
+    "REQUEST CLEANING [area] [note], DONE [n]. STOP or UNSUBSCRIBE alone ends all texts."
 )
 UNKNOWN = "Sorry, I did not get that. Text HELP for what I can do."
 REFUSAL = "Sorry, this number is not registered with Corb. Please ask the building admin to add you."
@@ -72,7 +72,8 @@ STOPPED = "You are unsubscribed from Corb and will get no more messages. Text ST
 STARTED = "Welcome back to Corb. You will get messages again. Text HELP for commands."
 NO_CAMERAS = "No cameras are set up yet."
 NOT_A_CLEANER = "Only cleaners can close cleaning requests."
-DONE_WHICH = "Which request? Text DONE and its number, e.g. DONE 12."
+NONE_OPEN = "No cleaning request is open."
+MAX_LISTED = 8  # open requests named in one "which request?" answer
 
 
 def unknown_camera(name: str, known: Sequence[str]) -> str:
@@ -83,20 +84,46 @@ def unknown_camera(name: str, known: Sequence[str]) -> str:
 # -- status and cameras -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class CameraStatus:
-    """What one status line says about a camera (all times naive UTC)."""
+    """What one status line says about a camera (all times naive UTC, taken from the video).
+
+    ``fresh``: the count is recent enough, for this camera's segment cadence, to be called "now";
+    otherwise the line says when it was seen and that no video came since.
+    """
 
     name: str
     people_now: int | None  # None: nothing analysed yet
-    as_of: datetime | None
+    as_of: datetime | None  # when the counted frame was seen
     last_seen: datetime | None  # when people were last seen
     peak_today: int
+    fresh: bool = True
+    silent_for: timedelta | None = None  # how long no newer video has come (stale counts only)
+
+
+def ago(delta: timedelta) -> str:
+    """A rounded-down age in plain words: "45 s", "14 min", "3 h 5 min", "2 days"."""
+    secs = max(0, int(delta.total_seconds()))
+    if secs < 60:
+        return f"{secs} s"
+    if secs < 3600:
+        return f"{secs // 60} min"
+    if secs < 86400:
+        h, m = divmod(secs // 60, 60)
+        return f"{h} h {m} min" if m else f"{h} h"
+    days = secs // 86400
+    return f"{days} day{'' if days == 1 else 's'}"
 
 
 def status_line(s: CameraStatus) -> str:
     if s.people_now is None:
         return f"{gsm(s.name)}: no video analysed yet."
-    seen = "" if s.people_now else f" Last seen {_when(s.last_seen)}."
-    return f"{gsm(s.name)}: {_people(s.people_now)} at {_when(s.as_of)}. Peak today {s.peak_today}.{seen}"
+    count = _people(s.people_now) if s.people_now else "nobody"
+    if s.fresh:
+        head = f"{gsm(s.name)}: {count} now ({_when(s.as_of)})."
+    else:
+        silent = f" ({ago(s.silent_for)})" if s.silent_for is not None else ""
+        head = f"{gsm(s.name)}: {count} at {_when(s.as_of)}, no video since{silent}."
+    seen = f" Last seen {_when(s.last_seen)}." if not s.people_now and s.last_seen else ""
+    return f"{head}{seen} Peak today {s.peak_today}."
 
 
 def status(lines: Sequence[CameraStatus]) -> str:
@@ -115,10 +142,19 @@ def cameras(items: Sequence[tuple[str, str, str]]) -> str:
 
 
 # -- snapshots and alerts -----------------------------------------------------------------------------
-def snapshot_caption(camera: str, taken: datetime, people: int) -> str:
-    # The count is the camera's latest; the picture is the segment's busiest moment, which may show more.
-    return (f"{gsm(camera)} at {_when(taken)}: {_people(people)} now. The picture shows the busiest moment. "
-            "Link expires in 1 hour.")
+def _link_life(seconds: int) -> str:
+    if seconds % 3600 == 0:
+        hours = seconds // 3600
+        return f"{hours} hour{'' if hours == 1 else 's'}"
+    minutes = max(1, seconds // 60)
+    return f"{minutes} minute{'' if minutes == 1 else 's'}"
+
+
+def snapshot_caption(camera: str, taken: datetime, people: int, link_ttl_s: int) -> str:
+    """``taken`` and ``people`` are the picture's own (its frame's time and boxes), so the text and the
+    caption burnt into the picture agree."""
+    return (f"{gsm(camera)} at {_when(taken)}: {_people(people)} in this picture, the busiest moment of "
+            f"the latest video. Link expires in {_link_life(link_ttl_s)}.")
 
 
 def no_snapshot(camera: str | None) -> str:
@@ -126,19 +162,22 @@ def no_snapshot(camera: str | None) -> str:
     return f"No picture{where} yet: no video has been analysed. Try again in a few minutes."
 
 
-def alert(camera: str, taken: datetime, people: int) -> str:
-    return (f"Corb alert: {_people(people)} at {gsm(camera)} ({_when(taken)}). "
-            f"Text UNSUBSCRIBE {camera_word(camera)} to stop these alerts.")
+ALERT_PREFIX = "Corb alert:"  # the dashboard lists alerts by it
 
 
-def camera_word(name: str) -> str:
-    return gsm(name).split()[0].upper() if name.strip() else "ALL"
+def alert(camera: str, taken: datetime, people: int, undo: str) -> str:
+    """``taken``/``people``: the attached picture's frame; ``undo``: what to text after UNSUBSCRIBE
+    to stop exactly these alerts (the camera's slug, or ALL for someone who follows every camera)."""
+    return (f"{ALERT_PREFIX} {_people(people)} at {gsm(camera)} ({_when(taken)}). "
+            f"Text UNSUBSCRIBE {undo.upper()} to stop these alerts.")
 
 
 # -- subscriptions ------------------------------------------------------------------------------------
-def subscribed(camera: str | None) -> str:
+def subscribed(camera: str | None, undo: str) -> str:
+    """``undo``: what to text after UNSUBSCRIBE to remove exactly this subscription (a slug or area)."""
     what = f"{gsm(camera)}" if camera else "all cameras"
-    return f"Subscribed: you will get a picture when people appear on {what}. UNSUBSCRIBE to undo."
+    return (f"Subscribed: you will get a picture when people appear on {what}. "
+            f"Text UNSUBSCRIBE {gsm(undo).upper()} to undo.")
 
 
 def already_subscribed(camera: str | None) -> str:
@@ -170,18 +209,44 @@ class AreaUsage:
     segments: int
 
 
+def person_minutes(value: float) -> str:
+    """People-time in plain words: "1 person-minute", "30 person-minutes", "under 1 person-minute"."""
+    n = int(value)  # rounded down, like every figure Corb texts
+    if n == 0 and value > 0:
+        return "under 1 person-minute"
+    return f"{n} person-minute{'' if n == 1 else 's'}"
+
+
 def cleaning_report(request_id: int, usage: AreaUsage | None, note: str, requester: str) -> str:
-    where = gsm(usage.area) if usage else "no area given"
+    where = gsm(usage.area) if usage else "no area named"
     lines = [f"Cleaning request #{request_id}: {where}."]
     if usage and usage.segments:
-        since = f"since {usage.since:%d %b %H:%M} UTC" if usage.since else "since records began"
-        lines.append(f"Use {since}: {usage.people_minutes:.0f} people-minutes, peak {_people(usage.peak)}.")
+        since = (f"since the last cleaning ({usage.since:%d %b %H:%M} UTC)" if usage.since
+                 else "since the first recording")
+        lines.append(f"Use {since}: {person_minutes(usage.people_minutes)}, peak {_people(usage.peak)}.")
     elif usage:
         lines.append("No camera data for this area.")
     if note:
         lines.append(f"Note: {gsm(note)[:300]}")
     lines.append(f"From {gsm(requester)}. Text DONE {request_id} when finished.")
     return fit("\n".join(lines))
+
+
+def which_area(areas: Sequence[str]) -> str:
+    """A cleaning request that names no area, when there is more than one to choose from."""
+    listed = " or ".join([", ".join(gsm(a) for a in areas[:-1]), gsm(areas[-1])]) if len(areas) > 1 \
+        else gsm(areas[0])
+    return fit(f"Which area needs cleaning? Text REQUEST CLEANING and the area: {listed}. "
+               "Nothing was sent to the cleaners yet.", SEGMENT * 2)
+
+
+def done_which(open_ids: Sequence[int]) -> str:
+    """DONE without a number when zero or several requests are open (one open: that one is closed)."""
+    if not open_ids:
+        return NONE_OPEN
+    more = " and more" if len(open_ids) > MAX_LISTED else ""
+    shown = ", ".join(f"#{n}" for n in open_ids[:MAX_LISTED]) + more
+    return f"Which request? Open: {shown}. Text DONE and its number, e.g. DONE {open_ids[0]}."
 
 
 def request_confirmation(request_id: int, cleaners: int) -> str:

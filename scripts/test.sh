@@ -5,6 +5,7 @@
 # PostgreSQL half of the suite; installs Debian's chromium for the browser tests when run as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/pip-install.sh
 
 PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
@@ -12,9 +13,8 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 . .venv/bin/activate
-echo "==> installing Python packages (requirements-dev.txt)"
-python -m pip install -q --disable-pip-version-check -r requirements-dev.txt -e . 2>&1 \
-  | { grep -v "^WARNING: Location" || true; }
+echo "==> installing Python packages (requirements-dev.txt; the first time takes a few minutes)"
+pip_install -r requirements-dev.txt -e .
 python -m pip check >/dev/null || { python -m pip check; exit 1; }
 
 if [ -f .ci/install-browser.sh ]; then

@@ -7,7 +7,6 @@ added later is protected without anyone remembering to.
 from __future__ import annotations
 
 import contextlib
-import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,7 +25,9 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 from wtforms import SelectChoice
 
+from bot import replies
 from bot.admin.auth import verify_password
+from bot.admin.event_words import STATUS_WORDS, describe
 from bot.admin.forms import (
     ALL_CAMERAS,
     ActionForm,
@@ -46,6 +47,7 @@ from bot.admin.security import (
     throttle,
 )
 from bot.camera_config import SettingsNotSaved, camera_transaction
+from bot.handlers.status import camera_status
 from bot.models import (
     AdminAccount,
     Camera,
@@ -65,6 +67,9 @@ from cloud.dead_letters import list_dead_letters
 from cloud.models import BusEvent, DeadLetter, Invocation
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+MESSAGES_PER_PAGE = 50
+EVENTS_SHOWN = 50
 
 PUBLIC_ENDPOINTS = frozenset({"admin.login"})
 # Settings the bot's handlers read from the ``settings`` table; the configuration gives the defaults.
@@ -141,31 +146,19 @@ def logout() -> Response:
 
 # -- dashboard -------------------------------------------------------------------------------------
 
-def _counts(detection: Detection) -> list[int]:
-    try:
-        values = json.loads(detection.counts or "[]")
-    except ValueError:
-        return []
-    return [int(v) for v in values if isinstance(v, int | float)]
-
-
 def camera_overview(db: Session, camera: Camera, now: datetime) -> dict[str, Any]:
-    """What the dashboard shows of one camera: latest snapshot, people now, last seen, 24 h plot."""
+    """What the dashboard shows of one camera: latest snapshot, its count (called "now" only while
+    fresh, by the same rule as the ``status`` text), when people were last seen, a 24 h plot."""
     recent = select(Detection).where(Detection.camera_id == camera.id).order_by(
         Detection.end_time.desc(), Detection.id.desc())
     latest = db.scalars(recent.limit(1)).first()
     snapshot = db.scalars(recent.where(Detection.snapshot_key.is_not(None)).limit(1)).first()
-    last_seen = db.scalar(select(func.max(Detection.end_time)).where(
-        Detection.camera_id == camera.id, Detection.peak > 0))
     rows = db.execute(select(Detection.start_time, Detection.peak).where(
         Detection.camera_id == camera.id, Detection.start_time >= now - timedelta(hours=24),
         Detection.start_time <= now)).all()
-    people_now = None
-    if latest is not None:
-        counts = _counts(latest)
-        people_now = counts[-1] if counts else latest.peak
-    return {"camera": camera, "latest": latest, "snapshot": snapshot, "people_now": people_now,
-            "last_seen": last_seen,
+    status = camera_status(db, camera, now)
+    return {"camera": camera, "latest": latest, "snapshot": snapshot, "people_now": status.people_now,
+            "status": status, "last_seen": status.last_seen,
             "plot": people_svg([(t, p) for t, p in rows], now=now, label=f"People at {camera.name}")}
 
 
@@ -175,9 +168,8 @@ def dashboard() -> str:
     with services().session() as db:
         cameras = db.scalars(select(Camera).order_by(Camera.name)).all()
         overview = [camera_overview(db, c, now) for c in cameras]
-        subscribers = select(User.phone).join(Subscription, Subscription.user_id == User.id)
         alerts = db.scalars(select(Message).where(
-            Message.direction == "out", Message.media_key.is_not(None), Message.to_number.in_(subscribers),
+            Message.direction == "out", Message.body.startswith(replies.ALERT_PREFIX, autoescape=True),
         ).order_by(Message.created_at.desc(), Message.id.desc()).limit(8)).all()
         names = dict(db.execute(select(User.phone, User.name)).all())
         stats = {
@@ -371,48 +363,37 @@ def close_cleaning(request_id: int) -> Response:
 
 @bp.get("/messages")
 def messages() -> str:
+    """Newest first, a page at a time (``before``: the oldest id of the page above)."""
     phone = normalise_phone(request.args.get("phone", "")) or ""
+    before = request.args.get("before", type=int)
     with services().session() as db:
-        query = select(Message).order_by(Message.created_at.desc(), Message.id.desc()).limit(200)
+        query = select(Message).order_by(Message.id.desc()).limit(MESSAGES_PER_PAGE + 1)
         if phone:
             query = query.where(or_(Message.from_number.contains(phone, autoescape=True),
                                     Message.to_number.contains(phone, autoescape=True)))
+        if before:
+            query = query.where(Message.id < before)
         rows = db.scalars(query).all()
         names = dict(db.execute(select(User.phone, User.name)).all())
-    return render_template("admin/messages.html", messages=rows, names=names, phone=phone)
+    older = rows[MESSAGES_PER_PAGE - 1].id if len(rows) > MESSAGES_PER_PAGE else None
+    return render_template("admin/messages.html", messages=rows[:MESSAGES_PER_PAGE], names=names, phone=phone,
+                           older=older, paged=bool(before))
 
 
 # -- events and dead letters -----------------------------------------------------------------------
 
-def event_summary(body: str) -> str:
-    """One line saying what an event is about: the command and who sent it, or which function ran."""
-    try:
-        event = json.loads(body)
-        detail = event.get("detail") or {}
-    except (ValueError, AttributeError):
-        return ""
-    if not isinstance(detail, dict):
-        return ""
-    if "requestContext" in detail:
-        arn = str((detail.get("requestContext") or {}).get("functionArn", ""))
-        name = arn.split(":function:")[-1].split(":")[0]
-        result = detail.get("responsePayload")
-        kind = result.get("kind") or result.get("command_type") if isinstance(result, dict) else None
-        return f"{name} \u2192 {kind}" if kind else name
-    parts = [str(detail[k]) for k in ("command_type", "camera", "sender") if detail.get(k)]
-    return " \u00b7 ".join(parts)
-
-
 @bp.get("/events")
 def events() -> str:
     with services().session() as db:
-        recent = [(e, event_summary(e.body)) for e in db.scalars(
-            select(BusEvent).order_by(BusEvent.time.desc()).limit(50))]
+        names = dict(db.execute(select(User.phone, User.name)).all())
+        recent = [(e, describe(e.body, names)) for e in db.scalars(
+            select(BusEvent).order_by(BusEvent.time.desc()).limit(EVENTS_SHOWN))]
         failing = Invocation.status.in_(("retrying", "dead_letter"))
         failed = db.scalars(select(Invocation).where(failing).order_by(
             Invocation.updated_at.desc()).limit(50)).all()
         letters = list_dead_letters(db, include_replayed=True, limit=100)
-    return render_template("admin/events.html", events=recent, failed=failed, letters=letters)
+    return render_template("admin/events.html", events=recent, failed=failed, letters=letters,
+                           status_words=STATUS_WORDS)
 
 
 @bp.post("/events/dead-letters/<int:letter_id>/replay")

@@ -79,6 +79,21 @@ def _recipients(s: Session, camera: Camera) -> list[User]:
                User.opted_out.is_(False)).distinct().order_by(User.id)))
 
 
+def _follows_all(s: Session) -> set[int]:
+    """Users subscribed to every camera: UNSUBSCRIBE <camera> would not stop their alerts."""
+    return set(s.scalars(select(Subscription.user_id).where(Subscription.camera_id.is_(None))))
+
+
+def best_frame(r: dict[str, Any], start: datetime, peak: int) -> tuple[datetime, int]:
+    """The attached picture's time and head count (the detection result's best frame), so the text
+    agrees with the caption burnt into the picture; without them, the segment's start and peak."""
+    best = r.get("best_frame") if isinstance(r.get("best_frame"), dict) else {}
+    try:
+        return parse_time(best["utc"]), int(best["count"])
+    except (KeyError, TypeError, ValueError):
+        return start, peak
+
+
 def _cooled_down(s: Session, user: User, camera: Camera, now: datetime, cooldown: timedelta) -> bool:
     """Whether ``user`` may be alerted about ``camera`` now; if so, remember that they were."""
     sent = s.scalars(select(AlertSent).where(AlertSent.user_id == user.id, AlertSent.camera_id == camera.id)
@@ -117,8 +132,11 @@ def record(s: Session, r: dict[str, Any], summary: dict[str, Any]) -> list[Reply
         return []
     cooldown = timedelta(seconds=setting_int(s, "alert_cooldown_s", services().config.alert_cooldown_s))
     now = utcnow()
-    text = replies.alert(camera.name, end, peak)
-    out = [Reply(u.phone, text, media_key=detection.snapshot_key)
+    taken, people = best_frame(r, start, peak)
+    follows_all = _follows_all(s)
+    out = [Reply(u.phone, replies.alert(camera.name, taken, people,
+                                        "ALL" if u.id in follows_all else camera.slug),
+                 media_key=detection.snapshot_key)
            for u in _recipients(s, camera) if _cooled_down(s, u, camera, now, cooldown)]
     summary["alerts"] = len(out)
     return out

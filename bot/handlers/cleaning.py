@@ -53,20 +53,41 @@ def _result(req: CleaningRequest, requester: str | None) -> dict:
             "requester": requester, "message_sid": req.source_sid}
 
 
+def camera_areas(s: Session) -> list[str]:
+    """The areas cameras watch, each once (case-insensitively), in alphabetical order."""
+    seen: dict[str, str] = {}
+    for (area,) in s.execute(select(Camera.area).where(Camera.area != "").order_by(Camera.area)):
+        seen.setdefault(area.lower(), area)
+    return list(seen.values())
+
+
 def record_request(event: dict, context: Any = None) -> dict:
+    """Store the request. With no area named: the building's only area, or (several) a question back
+    and nothing stored or dispatched (the result's ``command_type`` matches no report rule)."""
     payload = unwrap(event)
     key = dedupe_key(event, payload, "message_sid")
     source = payload.get("message_sid") or key
+    asked: list[str] = []
 
     def work(s: Session) -> list[Reply]:
         requester = user_by_phone(s, payload.get("sender"))
-        s.add(CleaningRequest(area=(payload.get("area") or "")[:120], note=(payload.get("note") or "")[:1000],
+        area = payload.get("area") or ""
+        if not area:
+            areas = camera_areas(s)
+            if len(areas) > 1:
+                asked.extend(areas)
+                return [Reply(requester.phone, replies.which_area(areas))] if requester else []
+            area = areas[0] if areas else ""
+        s.add(CleaningRequest(area=area[:120], note=(payload.get("note") or "")[:1000],
                               requester_id=requester.id if requester else None, source_sid=source[:64]))
         return []
 
     act_once("cleaning.record", key, work)
     with services().session() as s:
-        req = s.scalars(select(CleaningRequest).where(CleaningRequest.source_sid == source[:64])).one()
+        req = s.scalars(select(CleaningRequest).where(CleaningRequest.source_sid == source[:64])).first()
+        if req is None:  # asked which area (now, or on the first delivery of this message)
+            return {"command_type": "request_cleaning_area_asked", "areas": asked,
+                    "message_sid": payload.get("message_sid")}
         return _result(req, payload.get("sender"))
 
 
@@ -141,8 +162,12 @@ def close(s: Session, cleaner: User | None, number: int | None) -> list[Reply]:
         return []
     if cleaner.role != Role.cleaner:
         return [Reply(cleaner.phone, replies.NOT_A_CLEANER)]
-    if number is None:
-        return [Reply(cleaner.phone, replies.DONE_WHICH)]
+    if number is None:  # the only open request is meant; with several, ask which
+        open_ids = list(s.scalars(select(CleaningRequest.id).where(CleaningRequest.status != "done")
+                                  .order_by(CleaningRequest.id).limit(replies.MAX_LISTED + 1)))
+        if len(open_ids) != 1:
+            return [Reply(cleaner.phone, replies.done_which(open_ids))]
+        number = open_ids[0]
     req = s.get(CleaningRequest, number)
     if req is None:
         return [Reply(cleaner.phone, replies.request_unknown(number))]

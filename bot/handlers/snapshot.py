@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import logging
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -9,7 +12,29 @@ from sqlalchemy.orm import Session
 
 from bot import replies
 from bot.handlers import Reply, act_once, cameras_named, dedupe_key, unwrap
+from bot.handlers.alerts import best_frame
 from bot.models import Detection
+from bot.services import services
+from cloud.bucket import NoSuchKey
+
+log = logging.getLogger(__name__)
+
+
+def result_key(snapshot_key: str) -> str:
+    """The stored result beside a snapshot, as ``detection.handler.output_keys`` names both (that
+    package is not in the bot's Lambda zip, so the rule is restated here and a test ties the two)."""
+    return "results/" + snapshot_key.removeprefix("snapshots/").removesuffix(".jpg") + ".json"
+
+
+def picture_facts(detection: Detection) -> tuple[datetime, int]:
+    """The picture's own time and head count, as burnt into it: the segment's stored result names its
+    best frame. Without a readable result, the segment's start and peak (never later than the frame)."""
+    try:
+        result = json.loads(services().bucket.get(result_key(detection.snapshot_key or "")))
+    except (NoSuchKey, ValueError) as exc:
+        log.info("no stored result for %s (%s); using the segment's start", detection.segment_key, exc)
+        result = {}
+    return best_frame(result if isinstance(result, dict) else {}, detection.start_time, detection.peak)
 
 
 def answer(s: Session, payload: dict[str, Any]) -> Reply:
@@ -23,10 +48,9 @@ def answer(s: Session, payload: dict[str, Any]) -> Reply:
                        .order_by(Detection.end_time.desc(), Detection.id.desc()).limit(1)).first()
     if latest is None:
         return Reply(to, replies.no_snapshot(cams[0].name if len(cams) == 1 else None))
-    from bot.handlers.status import last_count
-
-    camera = by_id[latest.camera_id]
-    caption = replies.snapshot_caption(camera.name, latest.end_time, last_count(latest.counts, latest.peak))
+    taken, people = picture_facts(latest)
+    caption = replies.snapshot_caption(by_id[latest.camera_id].name, taken, people,
+                                       services().config.media_url_ttl)
     return Reply(to, caption, media_key=latest.snapshot_key)
 
 

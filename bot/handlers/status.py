@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -24,18 +24,71 @@ def last_count(counts_json: str | None, peak: int) -> int:
     return int(counts[-1]) if counts else int(peak)
 
 
+# A count is "now" while the camera's next segment could not have arrived yet: two segment cadences
+# (one to record the next segment, one of slack for a slow upload) plus the analysis.
+ANALYSIS_SLACK = timedelta(seconds=15)
+CADENCE_SAMPLE = 6  # recent segments whose spacing gives the camera's cadence
+MIN_CADENCE = timedelta(seconds=5)
+
+
+def cadence(starts: list[datetime], last_duration: timedelta) -> timedelta:
+    """How often a camera sends a segment: the median gap between its recent segments' starts (newest
+    first), or the last segment's length when it has sent only one."""
+    gaps = sorted(a - b for a, b in zip(starts, starts[1:], strict=False) if a > b)
+    typical = gaps[len(gaps) // 2] if gaps else last_duration
+    return max(typical, MIN_CADENCE)
+
+
+def is_fresh(as_of: datetime, every: timedelta, now: datetime) -> bool:
+    return now - as_of <= 2 * every + ANALYSIS_SLACK
+
+
+def _counts(detection: Detection) -> list[int]:
+    try:
+        return [int(c) for c in json.loads(detection.counts or "[]")]
+    except (TypeError, ValueError):
+        return []
+
+
+def frame_time(detection: Detection, index: int, n: int) -> datetime:
+    """When analysed frame ``index`` of ``n`` was seen, never later than it: frames are sampled evenly
+    from the segment's start, one every (length / n) at most."""
+    span = detection.end_time - detection.start_time
+    return detection.start_time + (span * index / n if n else timedelta(0))
+
+
+def last_frame_time(detection: Detection) -> datetime:
+    n = len(_counts(detection))
+    return frame_time(detection, max(n - 1, 0), n)
+
+
+def last_seen(s: Session, camera: Camera) -> datetime | None:
+    """The last analysed frame that showed someone (the segment's start if it analysed no frame)."""
+    found = s.scalars(select(Detection).where(Detection.camera_id == camera.id, Detection.peak > 0)
+                      .order_by(Detection.start_time.desc(), Detection.id.desc()).limit(1)).first()
+    if found is None:
+        return None
+    counts = _counts(found)
+    with_people = [i for i, c in enumerate(counts) if c > 0]
+    return frame_time(found, with_people[-1], len(counts)) if with_people else found.start_time
+
+
 def camera_status(s: Session, camera: Camera, now: datetime) -> replies.CameraStatus:
-    latest = s.scalars(select(Detection).where(Detection.camera_id == camera.id)
-                       .order_by(Detection.start_time.desc(), Detection.id.desc()).limit(1)).first()
-    if latest is None:
+    recent = list(s.scalars(select(Detection).where(Detection.camera_id == camera.id)
+                            .order_by(Detection.start_time.desc(), Detection.id.desc())
+                            .limit(CADENCE_SAMPLE)))
+    if not recent:
         return replies.CameraStatus(camera.name, None, None, None, 0)
-    last_seen = s.scalar(select(func.max(Detection.end_time))
-                         .where(Detection.camera_id == camera.id, Detection.peak > 0))
+    latest = recent[0]
     midnight = datetime.combine(now.date(), time.min)
     peak_today = s.scalar(select(func.max(Detection.peak))
                           .where(Detection.camera_id == camera.id, Detection.start_time >= midnight)) or 0
-    return replies.CameraStatus(camera.name, last_count(latest.counts, latest.peak), latest.end_time,
-                                last_seen, int(peak_today))
+    as_of = last_frame_time(latest)
+    every = cadence([d.start_time for d in recent], latest.end_time - latest.start_time)
+    fresh = is_fresh(as_of, every, now)
+    return replies.CameraStatus(camera.name, last_count(latest.counts, latest.peak), as_of,
+                                last_seen(s, camera), int(peak_today), fresh=fresh,
+                                silent_for=None if fresh else now - latest.end_time)
 
 
 def answer(s: Session, payload: dict[str, Any]) -> str:

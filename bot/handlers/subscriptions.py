@@ -37,12 +37,22 @@ def subscribe(s: Session, user: User, payload: dict[str, Any]) -> str:
         if _has(s, user, None):
             return replies.already_subscribed(None)
         s.add(Subscription(user_id=user.id, camera_id=None))
-        return replies.subscribed(None)
+        return replies.subscribed(None, "ALL")
     new = [c for c in targets if not _has(s, user, c.id)]
     for cam in new:
         s.add(Subscription(user_id=user.id, camera_id=cam.id))
     names = ", ".join(c.name for c in targets)
-    return replies.subscribed(names) if new else replies.already_subscribed(names)
+    if not new:
+        return replies.already_subscribed(names)
+    return replies.subscribed(names, _undo_word(targets, payload))
+
+
+def _undo_word(targets: list[Camera], payload: dict[str, Any]) -> str:
+    """What to text after UNSUBSCRIBE to remove these subscriptions again: the camera's slug, or the
+    area when an area subscribed several cameras (``unsubscribe`` takes the same words)."""
+    if len(targets) == 1:
+        return targets[0].slug
+    return str(payload.get("area") or targets[0].area)
 
 
 def unsubscribe(s: Session, user: User, payload: dict[str, Any]) -> str:

@@ -100,22 +100,45 @@
       window.setTimeout(function () { poll(); schedule(); }, delay);
     }
 
-    composer.addEventListener("submit", function (event) {
-      event.preventDefault();
-      if (!body.value.trim()) return;
+    // Messages go out one at a time, in the order typed. The box is emptied as a message is queued, so
+    // whatever is typed while a send is in flight stays in the box until its own Send; a message that
+    // could not be sent comes back into the box (before anything typed since) with the reason.
+    var outgoing = [];
+    var sending = false;
+
+    function sendNext() {
+      if (sending || !outgoing.length) return;
+      sending = true;
+      var text = outgoing.shift();
       var data = new FormData(composer);
-      var button = composer.querySelector("button");
-      button.disabled = true;
-      say("Sending\u2026");
+      data.set("body", text);
+      say(outgoing.length ? "Sending\u2026 (" + outgoing.length + " more waiting)" : "Sending\u2026");
       fetch(composer.action, { method: "POST", body: data, credentials: "same-origin",
                                headers: { Accept: "application/json" } })
         .then(function (r) { return r.json().catch(function () { return { ok: false, message: "HTTP " + r.status }; }); })
         .then(function (result) {
-          if (result.ok) { body.value = ""; say("Delivered to Corb"); quickPolls = 20; poll(); }
-          else say("Not sent: " + (result.message || "error"));
+          if (result.ok) { say("Delivered to Corb"); quickPolls = 20; poll(); return; }
+          failed(text, result.message || "error");
         })
-        .catch(function () { say("Not sent: connection error"); })
-        .then(function () { button.disabled = false; body.focus(); });
+        .catch(function () { failed(text, "connection error"); })
+        .then(function () { sending = false; sendNext(); });
+    }
+
+    function failed(text, why) {
+      var rest = outgoing.splice(0, outgoing.length);
+      var typed = body.value;
+      body.value = [text].concat(rest, typed ? [typed] : []).join("\n");
+      say("Not sent: " + why);
+    }
+
+    composer.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var text = body.value.trim();
+      if (!text) return;
+      outgoing.push(text);
+      body.value = "";
+      body.focus();
+      sendNext();
     });
 
     body.addEventListener("keydown", function (event) {

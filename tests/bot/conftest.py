@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -66,7 +66,8 @@ def outbox(services: Any, to: str | None = None) -> list[Message]:
 
 
 def segment_result(camera: str, start: datetime, *, counts: list[int], seconds: int = 60,
-                   snapshot_key: str | None = None, etag: str | None = None) -> dict:
+                   snapshot_key: str | None = None, etag: str | None = None,
+                   best: tuple[datetime, int] | None = None) -> dict:
     """What ``detection.handler.handle`` returns for one analysed segment."""
     key = f"cameras/{camera}/{start:%Y-%m-%dT%H-%M-%SZ}.mkv"
     return {"kind": "segment_analysed", "camera": camera, "bucket": "local", "segment_key": key,
@@ -74,7 +75,8 @@ def segment_result(camera: str, start: datetime, *, counts: list[int], seconds: 
             "end_time": (start + timedelta(seconds=seconds)).isoformat() + "Z", "frames_decoded": 70,
             "frames_analysed": len(counts), "counts": counts, "peak": max(counts, default=0),
             "mean": sum(counts) / len(counts) if counts else 0.0, "unique_people": max(counts, default=0),
-            "snapshot_key": snapshot_key, "model": "nanodet-m", "timings_ms": {"total": 1}}
+            "snapshot_key": snapshot_key, "model": "nanodet-m", "timings_ms": {"total": 1},
+            **({"best_frame": {"utc": best[0].isoformat() + "Z", "count": best[1]}} if best else {})}
 
 
 def destination(result: dict, *, function: str = "detection.handler.handle") -> dict:
@@ -92,6 +94,28 @@ def sms_event(command_type: str, sender: str, **detail: Any) -> dict:
     body = {"command_type": command_type, "camera": None, "area": None, "note": "", "number": None,
             "sender": sender, "sender_name": "", "message_sid": new_sid(), "text": command_type, **detail}
     return eventbridge_event("corb.sms", "command", json.loads(json.dumps(body)))
+
+
+@pytest.fixture
+def runtime(services: Any) -> Iterator[Any]:
+    """The real local runtime on the declaration's functions (no schedules), stopped after the test."""
+    from cloud.declaration import load_declaration
+    from cloud.runtime import LocalRuntime
+
+    rt = LocalRuntime(services.sessions, load_declaration("dev"), workers=2, poll_interval=0.05,
+                      backoff_base=0.05, schedules=False)
+    yield rt
+    rt.stop()
+
+
+def settle(runtime: Any) -> None:
+    assert runtime.run_until_idle(timeout=30)
+
+
+def analysed(services: Any, runtime: Any, result: dict) -> None:
+    """A segment result arrives as the detection function's onSuccess destination event."""
+    runtime.invoke_async("tests.bot.fake_functions.detect", {"result": result})
+    settle(runtime)
 
 
 @pytest.fixture

@@ -3,34 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import cv2
 import numpy as np
-import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from bot import replies
 from bot.models import AlertSent, CleaningRequest, Detection, Setting, Subscription, User
-from cloud.declaration import load_declaration
 from cloud.models import DeadLetter
-from cloud.runtime import LocalRuntime
-from tests.bot.conftest import ADMIN, CLEANER, MEMBER, destination, outbox, segment_result
-
-
-@pytest.fixture
-def runtime(services: Any) -> Iterator[LocalRuntime]:
-    rt = LocalRuntime(services.sessions, load_declaration("dev"), workers=2, poll_interval=0.05,
-                      backoff_base=0.05, schedules=False)
-    yield rt
-    rt.stop()
-
-
-def settle(runtime: LocalRuntime) -> None:
-    assert runtime.run_until_idle(timeout=30)
+from tests.bot.conftest import ADMIN, CLEANER, MEMBER, analysed, destination, outbox, segment_result, settle
 
 
 def jpeg(services: Any, key: str) -> str:
@@ -40,12 +24,6 @@ def jpeg(services: Any, key: str) -> str:
     return key
 
 
-def analysed(services: Any, runtime: LocalRuntime, result: dict) -> None:
-    """A segment result arrives as the detection function's onSuccess destination event."""
-    runtime.invoke_async("tests.bot.fake_functions.detect", {"result": result})
-    settle(runtime)
-
-
 def test_status_answers_with_the_count_from_the_latest_detection(sms, services, people, runtime, now) -> None:
     analysed(services, runtime, segment_result("lobby", now - timedelta(minutes=5), counts=[1, 4, 3]))
     sms(MEMBER, "statsu lobby")
@@ -53,6 +31,66 @@ def test_status_answers_with_the_count_from_the_latest_detection(sms, services, 
     [reply] = outbox(services, MEMBER)
     assert reply.status == "sent"
     assert reply.body.startswith("Lobby: 3 people at ") and "Peak today 4." in reply.body
+
+
+def test_status_says_now_only_while_the_camera_keeps_sending(sms, services, people, runtime, now) -> None:
+    # Lobby sends a 60 s segment every minute, the latest just analysed: "now".
+    for i in (3, 2, 1):
+        analysed(services, runtime, segment_result("lobby", now - timedelta(minutes=i, seconds=5),
+                                                   counts=[1, 5, 6, 6]))
+    # Kitchen's last segment ended 14 min ago, a cadence of one minute: stale, the camera is silent.
+    old = now - timedelta(minutes=16, seconds=30)
+    for start in (old - timedelta(minutes=1), old):
+        analysed(services, runtime, segment_result("kitchen", start, counts=[6, 7, 6, 6]))
+    sms(MEMBER, "status")
+    settle(runtime)
+    kitchen, lobby = outbox(services, MEMBER)[-1].body.splitlines()
+    # The last of 4 evenly spaced frames of a 60 s segment is 45 s in, rounded down to the minute.
+    seen = now - timedelta(minutes=1, seconds=5) + timedelta(seconds=45)
+    assert lobby.startswith(f"Lobby: 6 people now ({seen:%H:%M} UTC). Peak today ")
+    assert kitchen.startswith(f"Kitchen: 6 people at {old + timedelta(seconds=45):%H:%M} UTC, "
+                              "no video since (15 min). Peak today ")
+
+
+def test_status_last_seen_is_the_last_frame_with_people(sms, services, people, runtime, now) -> None:
+    start = now - timedelta(minutes=1, seconds=10)
+    analysed(services, runtime, segment_result("lobby", start, counts=[2, 1, 0, 0]))
+    sms(MEMBER, "status lobby")
+    settle(runtime)
+    body = outbox(services, MEMBER)[-1].body
+    assert f"Lobby: nobody now ({start + timedelta(seconds=45):%H:%M} UTC)." in body
+    assert f"Last seen {start + timedelta(seconds=15):%H:%M} UTC." in body
+
+
+def test_the_alert_tells_the_pictures_time_and_count(services, people, runtime, now) -> None:
+    subscribe(services, MEMBER)
+    start = now.replace(second=0) - timedelta(minutes=3)
+    best = start + timedelta(seconds=54)  # the picture: 02:20:54; the segment ends 02:21:00
+    analysed(services, runtime, segment_result("kitchen", start, counts=[0, 3, 7, 6], seconds=60,
+                                               best=(best, 7)))
+    [alert] = alerts_to(services, MEMBER)
+    assert alert.body == (f"Corb alert: 7 people at Kitchen ({best:%H:%M} UTC). "
+                          "Text UNSUBSCRIBE ALL to stop these alerts.")
+
+
+def test_the_snapshot_text_tells_the_pictures_time_and_count(sms, services, people, runtime, now) -> None:
+    from bot.handlers.snapshot import result_key
+    from detection.handler import output_keys
+
+    segment = f"cameras/lobby/{now:%Y-%m-%dT%H-%M-%SZ}.mkv"
+    snap, result = output_keys(segment, "abcdef0123456789")
+    assert result_key(snap) == result
+    jpeg(services, snap)
+    best = now + timedelta(seconds=30)
+    stored = {"best_frame": {"utc": best.isoformat() + "Z", "count": 7}}
+    services.bucket.put(result, json.dumps(stored).encode(), "application/json")
+    analysed(services, runtime, {**segment_result("lobby", now, counts=[7, 6], snapshot_key=snap),
+                                 "segment_key": segment})
+    sms(MEMBER, "snapshot lobby")
+    settle(runtime)
+    [mms] = [m for m in outbox(services, MEMBER) if m.media_key]
+    assert mms.body == replies.snapshot_caption("Lobby", best, 7, services.config.media_url_ttl)
+    assert mms.body.startswith(f"Lobby at {best:%H:%M} UTC: 7 people in this picture")
 
 
 def test_status_of_every_camera_and_the_camera_list(sms, services, people, runtime) -> None:
@@ -115,8 +153,8 @@ def test_request_cleaning_reports_to_cleaners_and_numbers_the_request(sms, servi
     assert (req.area, req.note, req.status) == ("kitchen", "coffee spilled", "open")
     [report] = outbox(services, CLEANER)
     assert report.body.startswith(f"Cleaning request #{req.id}: kitchen.")
-    # 2 people x 10 min + 2 (mean of 4, 0) x 5 min = 30 people-minutes; peak 4.
-    assert "30 people-minutes, peak 4 people" in report.body
+    # 2 people x 10 min + 2 (mean of 4, 0) x 5 min = 30 person-minutes; peak 4.
+    assert "Use since the first recording: 30 person-minutes, peak 4 people." in report.body
     assert "Note: coffee spilled" in report.body and f"DONE {req.id}" in report.body
     [confirmation] = outbox(services, MEMBER)
     assert confirmation.body == replies.request_confirmation(req.id, 1)
@@ -162,7 +200,8 @@ def test_subscribe_and_unsubscribe(sms, services, people, runtime) -> None:
     with services.sessions() as s:
         subs = sorted((u, c) for u, c in s.execute(select(Subscription.user_id, Subscription.camera_id)))
     assert len(subs) == 2 and (people[ADMIN], None) in subs
-    assert outbox(services, MEMBER)[-1].body == replies.subscribed("Lobby")
+    assert outbox(services, MEMBER)[-1].body == (
+        "Subscribed: you will get a picture when people appear on Lobby. Text UNSUBSCRIBE LOBBY to undo.")
     assert outbox(services, ADMIN)[-1].body == replies.follows_all("Lobby")
     sms(MEMBER, "unsubscribe all")
     settle(runtime)

@@ -105,7 +105,11 @@ def building(services: Any) -> dict[str, Any]:
                            model="nanodet-m")
         db.add(latest)
         db.add(Message(direction="out", sid="SMalert1", from_number=CORB, to_number=RESIDENT,
-                       body="Lobby: 3 people", media_key=SNAPSHOT_KEY, status="delivered"))
+                       body="Corb alert: 3 people at Lobby (10:00 UTC). Text UNSUBSCRIBE LOBBY to stop these "
+                            "alerts.", media_key=SNAPSHOT_KEY, status="delivered"))
+        db.add(Message(direction="out", sid="SMsnap1", from_number="corb", to_number=RESIDENT,
+                       body="Lobby at 10:00 UTC: 3 people in this picture, the busiest moment of the latest "
+                            "video. Link expires in 1 hour.", media_key=SNAPSHOT_KEY, status="sent"))
         db.flush()
         return {"camera_id": lobby.id, "kitchen_id": kitchen.id, "user_id": resident.id,
                 "detection_id": latest.id, "snapshot": picture}

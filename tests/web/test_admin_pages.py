@@ -30,7 +30,8 @@ def test_dashboard_shows_each_camera_with_snapshot_people_now_and_plot(admin_cli
     assert lobby.count('class="point"') == 24 and "<svg" in lobby and "peak 4" in lobby
     assert "No snapshot yet" in kitchen and "No detections in the last 24 hours" in kitchen
     alerts = html[html.index("Recent alerts"):]
-    assert RESIDENT_NAME in alerts and "Lobby: 3 people" in alerts
+    assert RESIDENT_NAME in alerts and "Corb alert: 3 people at Lobby" in alerts
+    assert "in this picture" not in alerts  # the answer to "snapshot lobby" is not an alert
 
 
 def test_add_edit_and_remove_a_person_with_subscriptions(admin_client: FlaskClient, services: Any,
@@ -142,7 +143,8 @@ def test_messages_with_thumbnails_and_filtered_by_phone(admin_client: FlaskClien
     assert f'src="/admin/media/{SNAPSHOT_KEY}"' in html and "who is this &lt;script&gt;" in html
     filtered = admin_client.get("/admin/messages", query_string={"phone": "+1 555 000 0002"}).get_data(
         as_text=True)
-    assert "Lobby: 3 people" in filtered and ">status<" in filtered and "who is this" not in filtered
+    assert "Corb alert: 3 people at Lobby" in filtered and ">status<" in filtered
+    assert "who is this" not in filtered
 
 
 def test_events_list_and_replay_of_a_dead_letter(admin_client: FlaskClient, services: Any) -> None:
@@ -198,3 +200,55 @@ def test_settings_saved_and_read_back(admin_client: FlaskClient, services: Any) 
 def test_admin_errors_are_pages_of_the_site(admin_client: FlaskClient) -> None:
     response = admin_client.get("/admin/people/4242")
     assert response.status_code == 404 and "Back to the dashboard" in response.get_data(as_text=True)
+
+
+def test_events_say_what_happened_in_plain_words(admin_client: FlaskClient, services: Any,
+                                                 building: dict) -> None:
+    from cloud.events import destination_event, destination_record
+
+    text = {"source": "corb.sms", "detail-type": "command",
+            "detail": {"command_type": "status", "sender": RESIDENT, "text": "status lobby"}}
+    result = {"command_type": "cleaning_closed", "request_id": 4}
+    record = destination_record(function="bot.handlers.cleaning.close_request", request_id="r1",
+                                request_payload={}, response_payload=result, success=True, attempts=1)
+    closed = destination_event(record, success=True)
+    with services.session() as db:
+        db.add(BusEvent(id="evt-t", source="corb.sms", detail_type="command", body=json.dumps(text),
+                        status="delivered", targets=1))
+        db.add(BusEvent(id="evt-c", source="lambda", detail_type=closed["detail-type"],
+                        body=json.dumps(closed), status="unmatched", targets=0))
+    html = admin_client.get("/admin/events").get_data(as_text=True)
+    happened = html[html.index("What happened</h2>"):]
+    assert f"{RESIDENT_NAME} asked for the status: &#34;status lobby&#34;" in happened
+    assert "Cleaning request #4 closed" in happened
+    assert ">handled<" in happened and ">nothing to do<" in happened
+    # The runtime's words are still there, one click away, not in the sentence.
+    assert "<summary>Details</summary>" in happened
+    assert "Lambda Function Invocation Result - Success" in happened
+    assert "Invocation Success" not in happened and "\u2192 cleaning_closed" not in happened
+
+
+def test_messages_name_corb_one_way_and_come_a_page_at_a_time(admin_client: FlaskClient, services: Any,
+                                                               building: dict) -> None:
+    from bot.models import Message
+
+    with services.session() as db:
+        db.add_all([Message(direction="out", sid=f"SMp{i}", from_number="+15550001000" if i % 2 else "corb",
+                            to_number=RESIDENT, body=f"reply {i}", status="sent") for i in range(60)])
+    html = admin_client.get("/admin/messages").get_data(as_text=True)
+    assert "+15550001000</span>" not in html and ">corb<" not in html
+    named = html.count('<span title="+15550001000">Corb</span>'), html.count('<span title="corb">Corb</span>')
+    assert named[0] == named[1] > 0
+    assert html.count('class="body-cell"') == 50 and "reply 59" in html and "reply 9<" not in html
+    older = re.search(r'href="(/admin/messages\?before=\d+)">Older messages', html).group(1)
+    page2 = admin_client.get(older).get_data(as_text=True)
+    assert "reply 9<" in page2 and "reply 10<" not in page2 and "Newest" in page2
+    assert "Older messages" not in page2  # 62 messages: the second page holds the last 12
+
+
+def test_the_root_leads_to_the_sign_in(client: FlaskClient, building: dict) -> None:
+    response = client.get("/")
+    assert response.status_code == 302 and response.headers["Location"] == "/admin/"
+    assert client.get("/admin/").headers["Location"].startswith("/admin/login")
+    login = client.get("/admin/login").get_data(as_text=True)
+    assert "corb admin create" in login

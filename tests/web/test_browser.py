@@ -234,7 +234,11 @@ def test_admin_journey(live: Live, browser: Browser, admin_password: str) -> Non
     expect(card.locator("svg.plot circle.point")).to_have_count(3)
     alerts = page.locator("section", has_text="Recent alerts")
     expect(alerts.locator("tr", has_text="Max Member")).to_be_visible()
-    expect(page.locator("[data-camera=back-door]")).to_contain_text("0 now")
+    # The back door's only video is 20 minutes old: its count is not "now", and the card says so.
+    back_door = page.locator("[data-camera=back-door]")
+    expect(back_door.locator(".badge.stale")).to_have_text(re.compile(r"no video since 2\d min"))
+    expect(back_door).to_contain_text("People at ")
+    expect(back_door).not_to_contain_text("0 now")
 
     # The simulator: a snapshot by MMS through the real webhook and handlers, shown without a reload.
     page.click("nav >> text=Simulator")
@@ -380,4 +384,61 @@ def test_signed_out_browser_is_refused(live: Live, browser: Browser, admin_passw
     assert response.status == 401 and response.json() == {"status": 401, "message": "login required"}
     response = page.request.get(live.url + "/admin/events", max_redirects=0)
     assert response.status == 302 and response.headers["location"].startswith("/admin/login")
+    context.close()
+
+
+def test_a_message_typed_while_one_is_sending_is_kept_and_sent(live: Live, browser: Browser,
+                                                               admin_password: str) -> None:
+    context = browser.new_context(viewport=SIZES["phone"])
+    page = context.new_page()
+    sign_in(page, live, admin_password)
+    page.goto(live.url + "/simulator?phone=" + RESIDENT.replace("+", "%2B"))
+    held: list[Any] = []
+    page.route("**/simulator/send", lambda route: held.append(route))  # the first send stays in flight
+    page.fill("#body", "cameras")
+    page.press("#body", "Enter")
+    wait_for("the send to start", lambda: held or page.evaluate("() => 0"), 10)
+    page.fill("#body", "status lobby")  # typed while "cameras" is on its way
+    held[0].continue_()
+    page.unroute("**/simulator/send")
+    expect(page.locator("#chat-status")).to_have_text("Delivered to Corb")
+    expect(page.locator(".bubble.mine").last).to_contain_text("cameras")
+    expect(page.locator("#body")).to_have_value("status lobby")  # not wiped by the first send's success
+    page.press("#body", "Enter")
+    expect(page.locator(".bubble.mine").last).to_contain_text("status lobby")
+    expect(page.locator("#body")).to_have_value("")
+    context.close()
+
+
+def test_phone_pages_stay_short_show_who_is_signed_in_and_never_crop_pictures(
+        live: Live, browser: Browser, admin_password: str) -> None:
+    with live.db() as db:
+        db.add_all([Message(direction="out", sid=f"SMphone{i}", from_number="corb", to_number=RESIDENT,
+                            body=f"Lobby: {i} people now (10:00 UTC). Peak today {i}.", status="sent")
+                    for i in range(60)])
+    context = browser.new_context(viewport=SIZES["phone"])
+    page = context.new_page()
+    sign_in(page, live, admin_password)
+    expect(page.locator(".who .name")).to_be_visible()
+    expect(page.locator(".who .name")).to_have_text("ada")
+    for path in ("/admin/messages", "/admin/events"):
+        page.goto(live.url + path)
+        rows = page.locator("table.compact tbody tr")
+        count = rows.count()
+        assert count <= 50
+        heights = rows.evaluate_all("rows => rows.map(r => r.getBoundingClientRect().height)")
+        # One line of facts and a line or two of text: not the 7-line card per row it was.
+        assert sum(heights) / len(heights) < 110, (path, sorted(heights)[-5:])
+    # Pictures are scaled, never cropped: the caption bar along the top edge stays whole.
+    for path, selector in (("/admin/", ".snapshot img"), ("/admin/", "img.thumb"),
+                           ("/simulator?phone=" + RESIDENT.replace("+", "%2B"), ".bubble img")):
+        page.goto(live.url + path)
+        page.evaluate(LOAD_IMAGES)
+        img = page.locator(selector).first
+        fit, radius = img.evaluate(
+            "i => [getComputedStyle(i).objectFit, parseFloat(getComputedStyle(i).borderTopLeftRadius)]")
+        assert fit in ("contain", "fill") and radius <= 4, (path, fit, radius)
+        box = img.evaluate("i => [i.clientWidth, i.clientHeight, i.naturalWidth, i.naturalHeight]")
+        if fit == "fill":  # the box has the picture's own shape
+            assert abs(box[0] / box[1] - box[2] / box[3]) < 0.02, (path, box)
     context.close()
