@@ -8,7 +8,8 @@ import click
 
 # Modules that add commands to ``main`` (each defines ``register(main)``).
 COMMAND_MODULES: list[str] = [
-    "bot.commands_local",  # serve, db, users, cameras, ingest, sms, outbox, replay
+    "bot.commands_local",  # serve, db, users, ingest, sms, outbox, replay
+    "bot.commands_cameras",  # cameras add/list/run (the camera agent)
     "bot.commands_admin",  # admin create/list/delete, api token create/list/revoke
     "bot.commands_deploy",  # deploy STAGE [--dry-run]: what Zappa does not create on AWS
 ]
