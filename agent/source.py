@@ -6,7 +6,8 @@ the camera's wall clock (FFmpeg exposes the mapping as ``start_time_realtime``, 
 0). Sources without RTCP (HTTP MJPEG or HLS, or an RTSP stream before its first sender report) use the
 earliest arrival: a packet cannot arrive before it was captured, so the smallest ``arrival - media time``
 seen so far, less the source's known buffering delay (``jitter_s``), bounds the capture clock from above and
-tightens as packets arrive. A file (``file://`` or a path) is played at its own frame rate, its first frame
+tightens as packets arrive (by at most ``ARRIVAL_SLACK_S``: a source that keeps arriving faster than real
+time, such as a recorded HLS playlist, is played at its own rate instead). A file (``file://`` or a path) is played at its own frame rate, its first frame
 captured when it was opened.
 """
 
@@ -24,6 +25,9 @@ import av
 import av.error
 
 from agent.redact import redact_url
+
+
+ARRIVAL_SLACK_S = 1.0  # how far the earliest-arrival clock may move back from the first packet's
 
 
 class StreamError(Exception):
@@ -102,6 +106,7 @@ class StreamReader:
         self.stream = self.container.streams.video[0]
         self.time_base: Fraction = self.stream.time_base or Fraction(1, 90000)
         self._offset: float | None = None  # capture = media time + offset (arrival-based sources)
+        self._first_offset = 0.0
         self._opened = time.time()
         self.clock = "rtcp" if url.startswith(("rtsp://", "rtsps://")) else "file" if self.file else "arrival"
 
@@ -135,8 +140,15 @@ class StreamReader:
                 time.sleep(wall - time.time())  # play at the file's own rate
             return wall
         candidate = arrival - self.jitter_s - media_s
-        self._offset = candidate if self._offset is None else min(self._offset, candidate)
-        return media_s + self._offset
+        if self._offset is None:
+            self._first_offset = self._offset = candidate
+        # The earliest arrival bounds the capture clock, but a source that keeps arriving ahead of real
+        # time (a recorded HLS playlist) is not live: past ARRIVAL_SLACK_S it is played at its own rate.
+        self._offset = max(min(self._offset, candidate), self._first_offset - ARRIVAL_SLACK_S)
+        wall = media_s + self._offset
+        if wall > time.time():
+            time.sleep(wall - time.time())
+        return wall
 
     def packets(self) -> Iterator[TimedPacket]:
         """Packets of the video track; ends when the stream does; ``StreamError`` if reading fails."""
@@ -146,12 +158,12 @@ class StreamReader:
                 arrival = time.time()
                 if packet.size == 0:
                     continue
-                if packet.pts is None:
-                    if not synthetic:
-                        continue  # no timestamp (the first RTSP packet before timing is known): unusable
-                    # MJPEG over HTTP carries no timestamps: the arrival clock is the frame's time.
+                if synthetic:
+                    # MJPEG over HTTP carries no timestamps (FFmpeg assumes 25 fps): arrival is the time.
                     packet.time_base = Fraction(1, 1000)
                     packet.pts = packet.dts = int(round((arrival - self._opened) * 1000))
+                elif packet.pts is None:
+                    continue  # no timestamp (the first RTSP packet before timing is known): unusable
                 if packet.dts is None:
                     packet.dts = packet.pts
                 media_s = float(packet.pts * packet.time_base)
