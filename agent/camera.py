@@ -27,6 +27,7 @@ from agent.status import StatusBoard
 from agent.writer import SegmentStats, SegmentWriter, segment_key
 
 log = logging.getLogger("corb.agent")
+SUB_QUEUE = 2000  # sub-stream packets waiting for the main stream (over a minute at 25 fps)
 
 
 def open_reader(url: str, settings: AgentSettings) -> StreamReader:
@@ -64,7 +65,8 @@ class SubStream:
     def __init__(self, url: str, settings: AgentSettings, stop: threading.Event, slug: str) -> None:
         self.url, self.settings, self.stop, self.slug = url, settings, stop, slug
         self._lock = threading.Lock()
-        self._queue: deque[TimedPacket] = deque()
+        # Bounded: while the main stream is down nothing takes from it, and only the latest GOP matters.
+        self._queue: deque[TimedPacket] = deque(maxlen=SUB_QUEUE)
         self.template: object | None = None
         self.generation = 0  # bumped at every (re)connection: a new template
         self.thread = threading.Thread(target=self._run, name=f"agent-{slug}-sub", daemon=True)

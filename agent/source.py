@@ -7,8 +7,8 @@ the camera's wall clock (FFmpeg exposes the mapping as ``start_time_realtime``, 
 earliest arrival: a packet cannot arrive before it was captured, so the smallest ``arrival - media time``
 seen so far, less the source's known buffering delay (``jitter_s``), bounds the capture clock from above and
 tightens as packets arrive (by at most ``ARRIVAL_SLACK_S``: a source that keeps arriving faster than real
-time, such as a recorded HLS playlist, is played at its own rate instead). A file (``file://`` or a path) is played at its own frame rate, its first frame
-captured when it was opened.
+time, such as a recorded HLS playlist, is played at its own rate instead). A file (``file://`` or a path)
+is played at its own frame rate, its first frame captured when it was opened.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ import av
 import av.error
 
 from agent.redact import redact_url
-
 
 ARRIVAL_SLACK_S = 1.0  # how far the earliest-arrival clock may move back from the first packet's
 
@@ -62,6 +61,11 @@ def _options(url: str, stall_s: float) -> dict[str, str]:
     return {}
 
 
+def _timed_out(exc: BaseException) -> bool:
+    code = getattr(exc, "errno", None)
+    return code in (errno.ETIMEDOUT, errno.EAGAIN) or isinstance(exc, TimeoutError | av.error.ExitError)
+
+
 def describe_error(url: str, exc: BaseException) -> str:
     """A clear sentence for an open or read failure, naming the stream without its password."""
     shown = redact_url(url)
@@ -74,7 +78,7 @@ def describe_error(url: str, exc: BaseException) -> str:
         return f"cannot connect to {shown}: connection refused (is the camera on, and the port right?)"
     if code in (errno.EHOSTUNREACH, errno.ENETUNREACH):
         return f"cannot reach {shown}: no route to the host"
-    if code in (errno.ETIMEDOUT, errno.EAGAIN) or isinstance(exc, TimeoutError | av.error.ExitError):
+    if _timed_out(exc):
         return f"no answer from {shown} in time (host down or unreachable?)"
     if code == errno.ENOENT:
         return f"no such file {shown}"
@@ -94,6 +98,7 @@ class StreamReader:
                  jitter_s: float = 0.0) -> None:
         self.url = url
         self.jitter_s = jitter_s
+        self.stall_s = stall_s
         self.file = _path(url)
         try:
             self.container = av.open(self.file or url, options=_options(url, stall_s),
@@ -170,6 +175,9 @@ class StreamReader:
                 yield TimedPacket(packet, self._wall(media_s, arrival), bool(packet.is_keyframe) or synthetic,
                                   packet.pts, packet.dts, packet.time_base)
         except (av.error.FFmpegError, OSError) as exc:
+            if _timed_out(exc):
+                raise StreamError(f"the stream {redact_url(self.url)} stalled: no video for "
+                                  f"{self.stall_s:.0f} s") from exc
             raise StreamError(describe_error(self.url, exc)) from exc
 
     def close(self) -> None:

@@ -92,6 +92,11 @@ def status(bucket_root: Path, slug: str) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def wait_for_state(bucket_root: Path, slug: str, state: str, timeout: float) -> dict:
+    """The camera's status object once it shows ``state``."""
+    return wait_until(lambda: (s := status(bucket_root, slug)) and s["state"] == state and s, timeout)
+
+
 def describe(path: Path) -> dict:
     """Tracks, tags and per-track first/last frame times (s) of a segment, read back with PyAV."""
     with av.open(str(path)) as c:

@@ -5,8 +5,10 @@ returns; bad credentials and unreachable hosts next to a working camera."""
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shutil
+import signal
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +21,15 @@ from agent.settings import AgentSettings, CameraSource
 from agent.writer import iso_time
 from cloud.bucket import FolderBucket
 from detection.pipeline import start_time_from_name
-from tests.agent.live import RtspCamera, describe, make_feed, segment_keys, status, wait_until
+from tests.agent.live import (
+    RtspCamera,
+    describe,
+    make_feed,
+    segment_keys,
+    status,
+    wait_for_state,
+    wait_until,
+)
 
 KEY = r"cameras/{slug}/\d{{4}}-\d\d-\d\dT\d\d-\d\d-\d\d\.\d{{3}}Z\.mkv"
 
@@ -100,12 +110,12 @@ def test_the_camera_going_away_and_coming_back_is_reconnected(
     try:
         wait_until(lambda: segment_keys(bucket.root, "lobby"), 15)
         cam.stop(kill=True)  # power cut: no goodbye
-        down = wait_until(lambda: (s := status(bucket.root, "lobby")) and s["state"] == "error" and s, 20)
+        down = wait_for_state(bucket.root, "lobby", "error", 20)
         assert "connection refused" in down["error"]
         before = set(segment_keys(bucket.root, "lobby"))
         cam = RtspCamera(feed, sub=False, port=cam.port)
         wait_until(lambda: set(segment_keys(bucket.root, "lobby")) - before, 20)
-        back = wait_until(lambda: (s := status(bucket.root, "lobby")) and s["state"] == "online" and s, 10)
+        back = wait_for_state(bucket.root, "lobby", "online", 10)
         assert back["error"] is None and back["last_segment_key"] in segment_keys(bucket.root, "lobby")
     finally:
         agent.stop()
@@ -174,3 +184,23 @@ def test_a_file_source_is_played_at_its_own_rate(feed: Path, bucket: FolderBucke
     # 3-s segments at the file's own 15 fps: the first one took about 3 s of wall clock to record.
     info = describe(bucket.root / first[0])
     assert 40 <= len(info["tracks"][0]["times"]) <= 50
+
+
+def test_a_stalled_camera_is_noticed_and_reconnected(feed: Path, bucket: FolderBucket,
+                                                     tmp_path: Path) -> None:
+    cam = RtspCamera(feed, sub=False)
+    agent = run_agent([CameraSource("lobby", cam.url())], settings(tmp_path), bucket)
+    try:
+        wait_until(lambda: segment_keys(bucket.root, "lobby"), 15)
+        os.kill(cam.proc.pid, signal.SIGSTOP)  # the camera hangs: the connection stays open, nothing comes
+        try:
+            stalled = wait_for_state(bucket.root, "lobby", "error", 15)
+        finally:
+            os.kill(cam.proc.pid, signal.SIGCONT)
+        assert stalled["error"].startswith(f"the stream {cam.url()} stalled: no video for 3 s"), stalled
+        before = set(segment_keys(bucket.root, "lobby"))
+        wait_for_state(bucket.root, "lobby", "online", 20)
+        wait_until(lambda: set(segment_keys(bucket.root, "lobby")) - before, 20)
+    finally:
+        agent.stop()
+        cam.stop(kill=True)
