@@ -26,6 +26,7 @@ import av.error
 
 from agent.redact import redact_url
 
+RTCP_WAIT_S = 3.0  # media seconds an RTSP stream may take to send its first RTCP sender report
 ARRIVAL_SLACK_S = 1.0  # how far the earliest-arrival clock may move back from the first packet's
 
 
@@ -134,6 +135,8 @@ class StreamReader:
 
     def _wall(self, media_s: float, arrival: float) -> float:
         realtime = self.container.start_time_realtime if self.clock == "rtcp" else None
+        if self.clock == "rtcp" and not realtime:  # no sender report within RTCP_WAIT_S: arrival from now on
+            self.clock = "arrival"
         if realtime:  # RTCP: the camera's own clock
             start = self.stream.start_time or 0
             return realtime / 1e6 + media_s - float(start * self.time_base)
@@ -158,6 +161,7 @@ class StreamReader:
     def packets(self) -> Iterator[TimedPacket]:
         """Packets of the video track; ends when the stream does; ``StreamError`` if reading fails."""
         synthetic = self.codec == "mjpeg"
+        held: list[tuple[Any, float, float]] = []  # packets waiting for the RTCP clock
         try:
             for packet in self.container.demux(self.stream):
                 arrival = time.time()
@@ -172,8 +176,19 @@ class StreamReader:
                 if packet.dts is None:
                     packet.dts = packet.pts
                 media_s = float(packet.pts * packet.time_base)
-                yield TimedPacket(packet, self._wall(media_s, arrival), bool(packet.is_keyframe) or synthetic,
-                                  packet.pts, packet.dts, packet.time_base)
+                batch = [(packet, media_s, arrival)]
+                if self.clock == "rtcp" and not self.container.start_time_realtime:
+                    # One clock per connection: wait (briefly) for the first sender report rather than
+                    # timing the first packets by arrival and the rest by the camera.
+                    held += batch
+                    if media_s - held[0][1] < RTCP_WAIT_S:
+                        continue
+                    batch, held = held, []
+                elif held:
+                    batch, held = held + batch, []
+                for p, m, a in batch:
+                    yield TimedPacket(p, self._wall(m, a), bool(p.is_keyframe) or synthetic, p.pts, p.dts,
+                                      p.time_base)
         except (av.error.FFmpegError, OSError) as exc:
             if _timed_out(exc):
                 raise StreamError(f"the stream {redact_url(self.url)} stalled: no video for "
