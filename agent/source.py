@@ -3,12 +3,13 @@ it was captured.
 
 Capture time comes from the stream where it can: an RTSP camera's RTCP sender reports map its RTP clock to
 the camera's wall clock (FFmpeg exposes the mapping as ``start_time_realtime``, the wall-clock time of PTS
-0). Sources without RTCP (HTTP MJPEG or HLS, or an RTSP stream before its first sender report) use the
-earliest arrival: a packet cannot arrive before it was captured, so the smallest ``arrival - media time``
-seen so far, less the source's known buffering delay (``jitter_s``), bounds the capture clock from above and
-tightens as packets arrive (by at most ``ARRIVAL_SLACK_S``: a source that keeps arriving faster than real
-time, such as a recorded HLS playlist, is played at its own rate instead). A file (``file://`` or a path)
-is played at its own frame rate, its first frame captured when it was opened.
+0); a connection's first packets wait for the first sender report (up to ``RTCP_WAIT_S``), so that one
+connection is timed by one clock. Sources without RTCP (HTTP MJPEG or HLS, an RTSP camera that sends no
+sender report) use the earliest arrival: a packet cannot arrive before it was captured, so the smallest
+``arrival - media time`` seen so far, less the source's known buffering delay (``jitter_s``), bounds the
+capture clock from above and tightens as packets arrive, by at most ``ARRIVAL_SLACK_S`` (a source that
+keeps arriving faster than real time, such as a recorded HLS playlist, is played at its own rate instead).
+A file (``file://`` or a path) is played at its own frame rate, its first frame captured when opened.
 """
 
 from __future__ import annotations
