@@ -8,8 +8,9 @@ import click
 
 # Modules that add commands to ``main`` (each defines ``register(main)``).
 COMMAND_MODULES: list[str] = [
-    "bot.commands_local",  # serve, db, users, cameras, ingest, replay
+    "bot.commands_local",  # serve, runtime, db, users, ingest, replay
     "bot.commands_phone",  # sms, outbox: a phone in the terminal
+    "bot.commands_cameras",  # cameras add/list/run (the camera agent)
     "bot.commands_admin",  # admin create/list/delete, api token create/list/revoke
     "bot.commands_deploy",  # deploy STAGE [--dry-run]: what Zappa does not create on AWS
 ]

@@ -1,4 +1,4 @@
-"""``corb`` commands for running Corb on one machine: serve, db, users, cameras, ingest, replay.
+"""``corb`` commands for running Corb on one machine: serve, runtime, db, users, ingest, replay.
 
 Configuration comes from the environment only (the names are in ``cloud/config.py``).
 """
@@ -30,7 +30,7 @@ def _services() -> Any:
 
 
 def register(main: click.Group) -> None:
-    for command in (serve, runtime, db, users, cameras, ingest, replay):
+    for command in (serve, runtime, db, users, ingest, replay):
         main.add_command(command)
 
 
@@ -169,7 +169,9 @@ def db_downgrade(revision: str) -> None:
 
 
 def _redact(url: str) -> str:
-    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+    from agent.redact import redact_url
+
+    return redact_url(url)
 
 
 # -- users and cameras --------------------------------------------------------------------------------
@@ -212,73 +214,6 @@ def users_list() -> None:
         click.echo("No users yet: corb users add +15551234567 --name NAME --role member")
     for u in rows:
         click.echo(f"{u.phone:<16} {u.role.value:<8} {u.name}{'  (opted out)' if u.opted_out else ''}")
-
-
-@click.group()
-def cameras() -> None:
-    """Cameras that upload segments to the bucket under cameras/<slug>/."""
-
-
-@cameras.command("add")
-@click.argument("slug")
-@click.option("--name", help="A human name (default: the slug).")
-@click.option("--area", default="", help="The area it watches (used by cleaning reports).")
-@click.option("--zone", default=None, metavar='"X,Y X,Y X,Y ..."',
-              help="Counting zone: only people standing inside it count. Its corners as x,y fractions of the "
-                   "picture (0,0 top left, 1,1 bottom right), separated by spaces, e.g. "
-                   '"0,0.4 1,0.4 1,1 0,1"; "" counts the whole picture. Left out: unchanged.')
-def cameras_add(slug: str, name: str | None, area: str, zone: str | None) -> None:
-    """Register camera SLUG (lower case letters, digits, dashes), or update its name, area and zone."""
-    from sqlalchemy import select
-
-    from bot.camera_config import SettingsNotSaved, camera_transaction
-    from bot.models import Camera
-    from cloud.camera_settings import CameraSettings, ZoneError, format_zone, parse_zone
-
-    if not SLUG.match(slug):
-        raise click.BadParameter(f"{slug!r}: use lower case letters, digits and dashes, e.g. front-door",
-                                 param_hint="SLUG")
-    try:
-        settings = None if zone is None else CameraSettings(zone=parse_zone(zone))
-    except ZoneError as exc:
-        raise click.BadParameter(str(exc), param_hint="--zone") from exc
-    try:
-        # The zone goes to the bucket just before the database commits: both are saved, or neither.
-        with camera_transaction(_services()) as (s, save_camera_settings):
-            camera = s.scalars(select(Camera).where(Camera.slug == slug)).first()
-            verb = "Updated" if camera else "Added"
-            if camera is None:
-                camera = Camera(slug=slug)
-                s.add(camera)
-            camera.name, camera.area = name or camera.name or slug, area or camera.area or ""
-            if settings is not None:
-                s.flush()
-                save_camera_settings(slug, settings)
-    except SettingsNotSaved as exc:
-        raise click.ClickException(f"Nothing saved: {exc}") from exc
-    click.echo(f"{verb} camera {slug} ({camera.name}, area {camera.area or '-'}).")
-    if settings is not None:
-        click.echo(f"Counting zone: {format_zone(settings.zone) or 'the whole picture'}.")
-
-
-@cameras.command("list")
-def cameras_list() -> None:
-    """List cameras, when each last sent a segment, and its counting zone."""
-    from sqlalchemy import select
-
-    from bot.models import Camera
-    from cloud.camera_settings import format_zone, load_settings
-
-    svc = _services()
-    with svc.sessions() as s:
-        rows = s.scalars(select(Camera).order_by(Camera.slug)).all()
-    if not rows:
-        click.echo("No cameras yet: corb cameras add lobby --name Lobby --area lobby")
-    for c in rows:
-        last = f"{c.last_segment_at:%Y-%m-%d %H:%M:%S} UTC" if c.last_segment_at else "no segment yet"
-        zone = format_zone(load_settings(svc.bucket, c.slug).zone)
-        click.echo(f"{c.slug:<16} {c.name:<20} area {c.area or '-':<12} {last:<24} "
-                   f"{'zone ' + zone if zone else 'whole picture'}")
 
 
 # -- ingest -----------------------------------------------------------------------------------------

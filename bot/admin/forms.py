@@ -47,6 +47,17 @@ def valid_zone(_form: FlaskForm, field: TextAreaField) -> None:
         raise ValidationError(message[:1].upper() + message[1:] + end) from exc
 
 
+def valid_stream(_form: FlaskForm, field: StringField) -> None:
+    """Only URLs the camera agent can read (the message names the schemes, never the password)."""
+    from agent.settings import ConfigError, check_stream_url
+
+    if field.data:
+        try:
+            check_stream_url(field.data)
+        except ConfigError as exc:
+            raise ValidationError(str(exc)[:1].upper() + str(exc)[1:] + ".") from exc
+
+
 class MultiCheckboxField(SelectMultipleField):
     widget = ListWidget(prefix_label=False)
     option_widget = CheckboxInput()
@@ -78,6 +89,12 @@ class CameraForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired(), Length(max=120)], filters=[_strip])
     area = StringField("Area", validators=[Length(max=120)], filters=[_strip])
     zone = TextAreaField("Counting zone", validators=[Length(max=2000), valid_zone], filters=[_strip])
+    # Stream URLs hold the camera's password: never filled in from the database (the page shows them
+    # redacted beside the field); blank keeps the stored one, the checkbox removes it.
+    stream = StringField("Stream", validators=[Length(max=2048), valid_stream], filters=[_strip])
+    remove_stream = BooleanField("Remove the stream")
+    substream = StringField("Sub-stream", validators=[Length(max=2048), valid_stream], filters=[_strip])
+    remove_substream = BooleanField("Remove the sub-stream")
 
 
 class SettingsForm(FlaskForm):

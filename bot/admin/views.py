@@ -25,6 +25,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 from wtforms import SelectChoice
 
+from agent.redact import redact_url
 from bot import replies
 from bot.admin.auth import verify_password
 from bot.admin.event_words import STATUS_WORDS, describe
@@ -302,6 +303,9 @@ def camera(camera_id: int | None) -> Response | tuple[str, int] | str:
                         cam = Camera(slug=form.slug.data, name=form.name.data)
                         db.add(cam)
                     cam.name, cam.area = form.name.data, form.area.data or ""
+                    cam.stream_url = _new_stream(cam.stream_url, form.stream.data, form.remove_stream.data)
+                    cam.substream_url = _new_stream(cam.substream_url, form.substream.data,
+                                                    form.remove_substream.data)
                     db.flush()  # the database's refusals first: the bucket is written only if it accepts
                     save_camera_settings(cam.slug, CameraSettings(zone=parse_zone(form.zone.data)))
                     saved = cam.name
@@ -318,6 +322,13 @@ def camera(camera_id: int | None) -> Response | tuple[str, int] | str:
     return redirect(url_for("admin.cameras"))
 
 
+def _new_stream(stored: str | None, typed: str | None, remove: bool) -> str | None:
+    """Leave blank to keep: the stored URL is never sent to the browser, so blank cannot mean "none"."""
+    if remove:
+        return None
+    return typed or stored
+
+
 def _camera_page(db: Session, form: CameraForm, cam: Camera | None, *, preview: bool = True) -> str:
     """The camera form and, for a camera already made, its latest snapshot with the stored zone drawn over
     it, so the admin sees who counts. No preview while the bucket fails: the stored zone is unknown."""
@@ -327,8 +338,11 @@ def _camera_page(db: Session, form: CameraForm, cam: Camera | None, *, preview: 
             Detection.camera_id == cam.id, Detection.snapshot_key.is_not(None)).order_by(
             Detection.end_time.desc(), Detection.id.desc()).limit(1)).first()
         zone = load_settings(services().bucket, cam.slug).zone
+    form.stream.data = form.substream.data = ""  # a typed password is not sent back either
     return render_template("admin/camera.html", form=form, camera=cam, snapshot=snapshot,
-                           zone_points=format_zone(zone), caption_bar=CAPTION_BAR)
+                           zone_points=format_zone(zone), caption_bar=CAPTION_BAR,
+                           stream_shown=redact_url(cam.stream_url) if cam else "",
+                           substream_shown=redact_url(cam.substream_url) if cam else "")
 
 
 # -- cleaning requests -----------------------------------------------------------------------------

@@ -1,0 +1,76 @@
+"""The small status object the agent keeps per camera in the bucket: ``cameras/<slug>/agent.json``.
+
+Written when the camera's state changes (and once more when a connection's first segment is complete, so
+that its bitrate is known); the admin Cameras page and the offline SMS read it. Errors are redacted.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import asdict, dataclass
+
+from agent.redact import redact_url
+from agent.writer import iso_time
+
+STATES = ("online", "connecting", "error")
+
+
+def status_key(slug: str) -> str:
+    return f"cameras/{slug}/agent.json"
+
+
+
+
+
+@dataclass
+class CameraStatus:
+    state: str
+    error: str | None
+    since: str
+    updated: str
+    last_segment_key: str | None = None
+    last_segment_at: str | None = None
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    bitrate_bps: int | None = None
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), indent=1).encode() + b"\n"
+
+
+class StatusBoard:
+    """One camera's status; ``changed`` says when a new version is owed to the bucket."""
+
+    def __init__(self, slug: str, now: float) -> None:
+        self.slug = slug
+        self._lock = threading.Lock()
+        self.status = CameraStatus("connecting", None, iso_time(now), iso_time(now))
+        self.version = 1  # the uploader writes the latest version it has not written yet
+
+    def set_state(self, state: str, error: str | None, now: float, **fmt: object) -> bool:
+        """Enter ``state``; True (and a new version) if the state or error changed or ``fmt`` is new."""
+        assert state in STATES
+        error = redact_url(error) if error else None
+        with self._lock:
+            s = self.status
+            new_fmt = {k: v for k, v in fmt.items() if getattr(s, k) != v}
+            if s.state == state and s.error == error and not new_fmt:
+                return False
+            if s.state != state:
+                s.since = iso_time(now)
+            s.state, s.error, s.updated = state, error, iso_time(now)
+            for k, v in new_fmt.items():
+                setattr(s, k, v)
+            self.version += 1
+            return True
+
+    def segment(self, key: str, at: float) -> None:
+        """Remember the latest segment (written with the next state change)."""
+        with self._lock:
+            self.status.last_segment_key, self.status.last_segment_at = key, iso_time(at)
+
+    def snapshot(self) -> tuple[int, bytes]:
+        with self._lock:
+            return self.version, self.status.to_json()

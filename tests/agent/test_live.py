@@ -1,0 +1,206 @@
+"""The agent against a real RTSP camera (GStreamer's server on 127.0.0.1) and a real folder bucket:
+segments with the agreed keys, tracks, tags and capture times; reconnection; a bucket that fails and
+returns; bad credentials and unreachable hosts next to a working camera."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import signal
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agent.runner import Agent
+from agent.segmenter import SegmentSettings
+from agent.settings import AgentSettings, CameraSource
+from agent.writer import iso_time
+from cloud.bucket import FolderBucket
+from detection.pipeline import start_time_from_name
+from tests.agent.live import (
+    RtspCamera,
+    describe,
+    make_feed,
+    segment_keys,
+    status,
+    wait_for_state,
+    wait_until,
+)
+
+KEY = r"cameras/{slug}/\d{{4}}-\d\d-\d\dT\d\d-\d\d-\d\d\.\d{{3}}Z\.mkv"
+
+
+@pytest.fixture(scope="module")
+def feed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_feed(tmp_path_factory.mktemp("feed") / "feed.mkv")
+
+
+@pytest.fixture
+def camera(feed: Path) -> Iterator[RtspCamera]:
+    cam = RtspCamera(feed, user="admin", password="s3cret")
+    yield cam
+    cam.stop(kill=True)
+
+
+def settings(tmp_path: Path, segment_s: float = 2.0, **kw: float) -> AgentSettings:
+    return AgentSettings(segment=SegmentSettings(segment_s=segment_s, quick_s=0), spool=tmp_path / "spool",
+                         backoff_s=(0.2, 1.0), stall_s=3.0, open_timeout_s=3.0, **kw)
+
+
+@pytest.fixture
+def bucket(tmp_path: Path) -> FolderBucket:
+    return FolderBucket(tmp_path / "bucket")
+
+
+def run_agent(sources: list[CameraSource], s: AgentSettings, bucket: FolderBucket) -> Agent:
+    return Agent(sources, s, bucket).start()
+
+
+def test_segments_arrive_with_the_agreed_keys_tracks_tags_and_capture_times(
+        camera: RtspCamera, bucket: FolderBucket, tmp_path: Path) -> None:
+    source = CameraSource("lobby", camera.url(user="admin", password="s3cret"),
+                          camera.url(sub=True, user="admin", password="s3cret"))
+    agent = run_agent([source], settings(tmp_path), bucket)
+    try:
+        wait_until(lambda: len(segment_keys(bucket.root, "lobby")) >= 4, 20)
+    finally:
+        agent.stop()
+    keys = segment_keys(bucket.root, "lobby")
+    # The sub-stream connects beside the main one: the first segment may come before it (no track 1).
+    first_tracks = describe(bucket.root / keys[0])["tracks"]
+    assert [t["title"] for t in first_tracks] in (["main"], ["main", "sub"])
+    assert all(re.fullmatch(KEY.format(slug="lobby"), k) for k in keys), keys
+    starts = {p: t for p, t in camera.playing}
+    main_start = starts["/cam"]
+    previous_end = None
+    for key in keys[1:]:
+        info = describe(bucket.root / key)
+        start = start_time_from_name(key).timestamp()
+        assert info["tags"]["CORB_CAMERA"] == "lobby"
+        assert info["tags"]["CORB_START"] == iso_time(start)
+        main, sub = info["tracks"]
+        assert (main["title"], main["codec"], main["width"]) == ("main", "h264", 640)
+        assert (sub["title"], sub["codec"], sub["width"]) == ("sub", "h264", 320)
+        assert main["keys"][0] and sub["keys"][0]  # both tracks start with a keyframe
+        assert min(main["times"][0], sub["times"][0]) == 0.0  # PTS 0 is the file's first packet
+        assert sub["times"][0] <= main["times"][0]  # the sub GOP is pre-roll: it starts at or before main
+        # Capture time of the main track's first frame: a keyframe of the feed, i.e. a whole number of
+        # GOPs (1 s) after the server started playing it, to within the RTP/RTCP clock's precision.
+        first_main = start + main["times"][0]
+        gops = first_main - main_start
+        assert abs(gops - round(gops)) < 0.08, (key, gops)
+        if previous_end is not None:
+            assert first_main >= previous_end - 0.01  # main tracks neither overlap nor repeat frames
+        previous_end = start + main["times"][-1] + 1 / 15
+    assert not list((tmp_path / "spool").rglob("*.mkv*"))  # all uploaded, nothing half written left
+    st = status(bucket.root, "lobby")
+    assert st["state"] == "online" and st["error"] is None
+    assert (st["width"], st["height"]) == (640, 360) and 13 <= st["fps"] <= 17 and st["bitrate_bps"] > 100_000
+    assert st["last_segment_key"] in keys
+
+
+def test_the_camera_going_away_and_coming_back_is_reconnected(
+        feed: Path, bucket: FolderBucket, tmp_path: Path) -> None:
+    cam = RtspCamera(feed, sub=False)
+    agent = run_agent([CameraSource("lobby", cam.url())], settings(tmp_path), bucket)
+    try:
+        wait_until(lambda: segment_keys(bucket.root, "lobby"), 15)
+        cam.stop(kill=True)  # power cut: no goodbye
+        down = wait_for_state(bucket.root, "lobby", "error", 20)
+        assert "connection refused" in down["error"]
+        before = set(segment_keys(bucket.root, "lobby"))
+        cam = RtspCamera(feed, sub=False, port=cam.port)
+        wait_until(lambda: set(segment_keys(bucket.root, "lobby")) - before, 20)
+        back = wait_for_state(bucket.root, "lobby", "online", 10)
+        assert back["error"] is None and back["last_segment_key"] in segment_keys(bucket.root, "lobby")
+    finally:
+        agent.stop()
+        cam.stop(kill=True)
+
+
+def test_an_unwritable_bucket_delays_segments_then_each_arrives_once_in_order(
+        camera: RtspCamera, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    root = tmp_path / "bucket"
+    bucket = FolderBucket(root)
+    (root / "cameras").write_text("not a folder")  # every upload fails: the disk refuses the path
+    caplog.set_level(logging.INFO, "corb.agent")
+    uploaded_order: list[str] = []
+    agent = Agent([CameraSource("lobby", camera.url(user="admin", password="s3cret"))], settings(tmp_path),
+                  bucket)
+    agent.uploader.on_uploaded = uploaded_order.append
+    agent.start()
+    try:
+        spool = tmp_path / "spool" / "cameras" / "lobby"
+        wait_until(lambda: len(list(spool.glob("*.mkv"))) >= 3, 20)
+        assert "unreachable, segments wait in the spool" in caplog.text
+        (root / "cameras").unlink()  # the bucket returns
+        wait_until(lambda: len(segment_keys(root, "lobby")) >= 5, 20)
+    finally:
+        agent.stop()
+    made = [s.key for s in agent.cameras[0].segments]
+    assert uploaded_order == made  # every segment, once, in capture order
+    assert segment_keys(root, "lobby") == sorted(made)
+    assert "reachable again" in caplog.text
+
+
+def test_bad_credentials_and_unreachable_hosts_are_clear_and_other_cameras_keep_working(
+        camera: RtspCamera, bucket: FolderBucket, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, "corb.agent")
+    with socket.socket() as s:  # a port nobody listens on: the host refuses
+        s.bind(("127.0.0.1", 0))
+        closed_port = s.getsockname()[1]
+    sources = [CameraSource("lobby", camera.url(user="admin", password="s3cret")),
+               CameraSource("door", camera.url(user="admin", password="WRONGPASS")),
+               CameraSource("yard", f"rtsp://admin:YARDPASS@127.0.0.1:{closed_port}/cam")]
+    agent = run_agent(sources, settings(tmp_path), bucket)
+    try:
+        wait_until(lambda: len(segment_keys(bucket.root, "lobby")) >= 2, 20)
+        door = wait_until(lambda: status(bucket.root, "door"), 10)
+        yard = wait_until(lambda: status(bucket.root, "yard"), 10)
+    finally:
+        agent.stop()
+    assert door["state"] == "error" and "wrong user name or password" in door["error"]
+    assert "rtsp://admin:***@127.0.0.1" in door["error"]
+    assert yard["state"] == "error" and "connection refused" in yard["error"]
+    assert segment_keys(bucket.root, "door") == segment_keys(bucket.root, "yard") == []
+    assert "camera door: wrong user name or password" in caplog.text
+    assert "camera yard: cannot connect" in caplog.text
+    everything = caplog.text + "".join(p.read_text() for p in bucket.root.rglob("*.json"))
+    assert "WRONGPASS" not in everything and "YARDPASS" not in everything and "s3cret" not in everything
+
+
+def test_a_file_source_is_played_at_its_own_rate(feed: Path, bucket: FolderBucket, tmp_path: Path) -> None:
+    clip = tmp_path / "clip.mkv"
+    shutil.copy(feed, clip)
+    agent = run_agent([CameraSource("demo", f"file://{clip}")], settings(tmp_path, segment_s=3), bucket)
+    try:
+        first = wait_until(lambda: segment_keys(bucket.root, "demo"), 10)
+    finally:
+        agent.stop()
+    # 3-s segments at the file's own 15 fps: the first one took about 3 s of wall clock to record.
+    info = describe(bucket.root / first[0])
+    assert 40 <= len(info["tracks"][0]["times"]) <= 50
+
+
+def test_a_stalled_camera_is_noticed_and_reconnected(feed: Path, bucket: FolderBucket,
+                                                     tmp_path: Path) -> None:
+    cam = RtspCamera(feed, sub=False)
+    agent = run_agent([CameraSource("lobby", cam.url())], settings(tmp_path), bucket)
+    try:
+        wait_until(lambda: segment_keys(bucket.root, "lobby"), 15)
+        os.kill(cam.proc.pid, signal.SIGSTOP)  # the camera hangs: the connection stays open, nothing comes
+        try:
+            stalled = wait_for_state(bucket.root, "lobby", "error", 15)
+        finally:
+            os.kill(cam.proc.pid, signal.SIGCONT)
+        assert stalled["error"].startswith(f"the stream {cam.url()} stalled: no video for 3 s"), stalled
+        before = set(segment_keys(bucket.root, "lobby"))
+        wait_for_state(bucket.root, "lobby", "online", 20)
+        wait_until(lambda: set(segment_keys(bucket.root, "lobby")) - before, 20)
+    finally:
+        agent.stop()
+        cam.stop(kill=True)
