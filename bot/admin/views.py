@@ -68,7 +68,7 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 PUBLIC_ENDPOINTS = frozenset({"admin.login"})
 # Settings the bot's handlers read from the ``settings`` table; the configuration gives the defaults.
-SETTING_KEYS = ("alert_cooldown_s", "retention_days")
+SETTING_KEYS = ("alert_cooldown_s", "retention_days", "camera_grace_s")
 
 
 @bp.before_request
@@ -439,7 +439,8 @@ def replay_dead_letter(letter_id: int) -> Response:
 def read_settings(db: Session) -> dict[str, int]:
     """The building's settings: the stored value, else the configuration's default."""
     config = services().config
-    values = {"alert_cooldown_s": config.alert_cooldown_s, "retention_days": config.retention_days}
+    values = {"alert_cooldown_s": config.alert_cooldown_s, "retention_days": config.retention_days,
+              "camera_grace_s": config.camera_grace_s}
     for row in db.scalars(select(Setting).where(Setting.key.in_(SETTING_KEYS))):
         with contextlib.suppress(ValueError):  # a hand-edited row must not take the page down
             values[row.key] = int(row.value)

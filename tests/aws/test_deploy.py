@@ -19,6 +19,7 @@ from .conftest import create_lambdas
 
 ROOT = Path(__file__).resolve().parents[2]
 LAMBDAS = {"corb-dev": "corb-dev-web", "corb-dev-detection": "corb-dev-detection"}
+SCHEDULES = {"corb-dev-bot.handlers.retention.purge", "corb-dev-bot.handlers.camera_health.check"}
 
 
 def zappa(monkeypatch: pytest.MonkeyPatch, *argv: str) -> None:
@@ -46,7 +47,7 @@ def deploy(*args: str) -> Any:
 def test_zappa_is_left_only_what_it_handles(deployed: dict[str, str], events: Any, s3: Any) -> None:
     """With the settings callback, `zappa schedule` makes the S3 notification and the schedule, no rules."""
     names = {r["Name"] for r in events.list_rules()["Rules"]}
-    assert names == {"corb-dev-bot.handlers.retention.purge"}
+    assert names == SCHEDULES
     conf = s3.get_bucket_notification_configuration(Bucket="corb-video")["LambdaFunctionConfigurations"]
     assert [c["LambdaFunctionArn"] for c in conf] == [deployed["corb-dev-detection"]]
 
@@ -63,9 +64,9 @@ def test_dry_run_prints_the_plan_and_changes_nothing(deployed: dict[str, str], e
     assert any(line.startswith("create    async-config     corb-dev ") for line in lines)
     assert any(line.startswith("create    async-config     corb-dev-detection ") for line in lines)
     assert "unchanged s3-notification  s3://corb-video -> corb-dev-detection" in lines  # Zappa made it
-    assert "unchanged schedule         corb-dev-bot.handlers.retention.purge" in lines
+    assert all(f"unchanged schedule         {name}" in lines for name in SCHEDULES)
     assert lines[-1].startswith("dry run, nothing applied: stage dev: 29 to create, 0 to update")
-    assert {r["Name"] for r in events.list_rules()["Rules"]} == {"corb-dev-bot.handlers.retention.purge"}
+    assert {r["Name"] for r in events.list_rules()["Rules"]} == SCHEDULES
 
 
 def test_deploy_creates_rules_targets_permissions_destinations_then_is_a_no_op(
@@ -108,11 +109,11 @@ def test_after_zappa_update_deleted_the_rules_corb_deploy_restores_them(
         deployed: dict[str, str], events: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     assert deploy().exit_code == 0
     zappa(monkeypatch, "schedule", "dev")  # what `zappa update dev` does last: unschedule everything, re-add
-    assert {r["Name"] for r in events.list_rules()["Rules"]} == {"corb-dev-bot.handlers.retention.purge"}
+    assert {r["Name"] for r in events.list_rules()["Rules"]} == SCHEDULES
     plan = plan_stage("dev")
     assert {c.kind for c in plan.pending} == {"rule", "target", "permission"}
     assert deploy().exit_code == 0
-    assert len(events.list_rules()["Rules"]) == 10
+    assert len(events.list_rules()["Rules"]) == len(load_declaration("dev").rules) + len(SCHEDULES)
     assert plan_stage("dev").pending == []
 
 
