@@ -132,7 +132,33 @@ def went_offline(now: datetime, grace: timedelta, last_end: datetime | None, age
     return stopped if now - clock > grace else None
 
 
-def _last_ends(s: Session) -> dict[int, datetime]:
+@dataclass(frozen=True)
+class CameraHealth:
+    """What the Cameras page shows about one camera, by the same rule as the texts."""
+
+    watched: bool  # fed by an agent (a stream URL or an agent status object)
+    offline_since: datetime | None  # None: online (or not watched)
+    agent: AgentStatus | None
+
+
+def health(camera: Camera, last_end: datetime | None, agent: AgentStatus | None, now: datetime,
+           grace: timedelta) -> CameraHealth:
+    """The camera's state now: the recorded outage, else the rule applied now (the page must not wait
+    for the next minute's check to say a camera is offline)."""
+    if not camera.stream_url and agent is None:
+        return CameraHealth(False, None, None)
+    if camera.offline_since is not None and not (last_end and last_end > camera.offline_since):
+        return CameraHealth(True, camera.offline_since, agent)
+    return CameraHealth(True, went_offline(now, grace, last_end, agent, camera.created_at), agent)
+
+
+def grace_period(s: Session, default_s: int) -> timedelta:
+    """The grace period: the admin Settings page's value, else the configured one."""
+    return timedelta(seconds=max(setting_int(s, GRACE_SETTING, default_s), 1))
+
+
+def last_segment_ends(s: Session) -> dict[int, datetime]:
+    """Each camera's latest recorded segment end."""
     return dict(s.execute(select(Detection.camera_id, func.max(Detection.end_time))
                           .group_by(Detection.camera_id)).all())
 
@@ -198,10 +224,10 @@ def check(event: Any = None, context: Any = None) -> dict:
     summary: dict[str, Any] = {"kind": "camera_health_checked", "watched": 0, "offline": [],
                                "went_offline": [], "back_online": []}
     with svc.sessions() as s:
-        grace = timedelta(seconds=max(setting_int(s, GRACE_SETTING, svc.config.camera_grace_s), 1))
+        grace = grace_period(s, svc.config.camera_grace_s)
         cameras = [(c.id, c.slug, c.stream_url, c.created_at, c.offline_since)
                    for c in s.scalars(select(Camera).order_by(Camera.slug))]
-        last_ends = _last_ends(s)
+        last_ends = last_segment_ends(s)
     errors: list[Exception] = []
     done: set[str] = set()  # outbox keys this run already tried to deliver
     for camera_id, slug, stream_url, created_at, offline_since in cameras:
