@@ -23,7 +23,8 @@ from bot.handlers.camera_health import (
 )
 from bot.models import Camera, Detection, Role, Setting, User
 from cloud.declaration import load_declaration
-from tests.bot.conftest import ADMIN, CLEANER, MEMBER, outbox
+from tests.bot.conftest import ADMIN, CLEANER, MEMBER, outbox, segment_result
+from tests.bot.test_handlers import analysed, runtime  # noqa: F401 - a fixture
 from tests.bot.test_messenger import fake_twilio, twilio  # noqa: F401 - fixtures
 
 SECOND_ADMIN = "+15550000004"
@@ -248,3 +249,13 @@ def test_the_video_format_is_recorded_from_the_detection_payload() -> None:
         1280, 720, 15.0, 1_999_872)
     record_format(cam, {"width": 0, "fps": None, "bitrate_bps": "n/a"})  # unknown: keep what we knew
     assert (cam.video_width, cam.video_fps, cam.video_bitrate) == (1280, 15.0, 1_999_872)
+
+
+def test_the_alerts_handler_records_the_latest_segments_format(services, people, runtime, now) -> None:  # noqa: F811
+    fmt = {"width": 1280, "height": 720, "fps": 15.0, "bitrate_bps": 2_010_000}
+    analysed(services, runtime, {**segment_result("lobby", now - timedelta(minutes=2), counts=[0]), **fmt})
+    older = {"width": 640, "height": 360, "fps": 10.0, "bitrate_bps": 400_000}
+    analysed(services, runtime, {**segment_result("lobby", now - timedelta(minutes=9), counts=[0]), **older})
+    cam = camera(services, "lobby")  # a late, older segment does not overwrite the latest format
+    assert (cam.video_width, cam.video_height, cam.video_fps, cam.video_bitrate) == (
+        1280, 720, 15.0, 2_010_000)
