@@ -183,7 +183,7 @@ def process(bucket: Bucket, key: str, *, etag: str = "", detector: Detector | No
 def build_payload(result: SegmentResult, *, bucket: str, key: str, etag: str, snapshot_key: str,
                   result_key: str, size: int = 0) -> dict:
     """The bus payload: small (no boxes, no tracks), JSON-ready, everything a bot needs to tell people
-    (and the stream's format for the Cameras page: the bitrate is the file's, ``size`` bytes over its span)."""
+    and the stream's format for the Cameras page (the bitrate: the file's ``size`` over its span)."""
     s = result.summary(tracks=False)
     bitrate = round(size * 8 / result.duration_s) if size and result.duration_s > 0 else None
     return {
