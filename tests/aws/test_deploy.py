@@ -65,7 +65,8 @@ def test_dry_run_prints_the_plan_and_changes_nothing(deployed: dict[str, str], e
     assert any(line.startswith("create    async-config     corb-dev-detection ") for line in lines)
     assert "unchanged s3-notification  s3://corb-video -> corb-dev-detection" in lines  # Zappa made it
     assert all(f"unchanged schedule         {name}" in lines for name in SCHEDULES)
-    assert lines[-1].startswith("dry run, nothing applied: stage dev: 29 to create, 0 to update")
+    assert lines[-1] == ("dry run, nothing applied: stage dev: 29 to create, 0 to update, 5 unchanged, "
+                         "0 missing")  # as docs/deploy.md shows it
     assert {r["Name"] for r in events.list_rules()["Rules"]} == SCHEDULES
 
 
