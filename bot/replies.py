@@ -270,3 +270,18 @@ def request_already_closed(request_id: int) -> str:
 
 def request_unknown(request_id: int) -> str:
     return f"There is no cleaning request #{request_id}. Check the number in the report text."
+
+
+# -- camera health ------------------------------------------------------------------------------------
+def _moment(ts: datetime, now: datetime) -> str:
+    """A time of day, with the date when it is not today's (all naive UTC)."""
+    return ts.strftime("%H:%M UTC") if ts.date() == now.date() else ts.strftime("%d %b %H:%M UTC")
+
+
+def camera_offline(camera: str, since: datetime, now: datetime) -> str:
+    return f"Corb: {gsm(camera)} camera offline since {_moment(since, now)}."
+
+
+def camera_online(camera: str, since: datetime, until: datetime, now: datetime) -> str:
+    start = since.strftime("%H:%M") if since.date() == until.date() == now.date() else _moment(since, now)
+    return f"Corb: {gsm(camera)} camera back online (offline {start}-{_moment(until, now)})."

@@ -31,6 +31,7 @@ class Config:
     media_url_ttl: int = 3600  # seconds a media link stays valid
     alert_cooldown_s: int = 600
     retention_days: int = 30
+    camera_grace_s: int = 120  # silence after which a camera is offline and admins are texted
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -87,5 +88,6 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         media_url_ttl=int(env.get("CORB_MEDIA_TTL", "3600")),
         alert_cooldown_s=int(env.get("CORB_ALERT_COOLDOWN", "600")),
         retention_days=int(env.get("CORB_RETENTION_DAYS", "30")),
+        camera_grace_s=int(env.get("CORB_CAMERA_GRACE", "120")),
         extra={k: v for k, v in env.items() if k.startswith("CORB_")},
     )

@@ -168,7 +168,7 @@ def process(bucket: Bucket, key: str, *, etag: str = "", detector: Detector | No
                          zone=settings.zone)
 
     payload = build_payload(result, bucket=bucket.name, key=key, etag=etag, snapshot_key=snapshot_key,
-                            result_key=result_key)
+                            result_key=result_key, size=info.size)
     bucket.put(snapshot_key, result.snapshot_jpeg, "image/jpeg")
     try:
         bucket.put(result_key, json.dumps(payload, separators=(",", ":")).encode(), "application/json")
@@ -181,9 +181,11 @@ def process(bucket: Bucket, key: str, *, etag: str = "", detector: Detector | No
 
 
 def build_payload(result: SegmentResult, *, bucket: str, key: str, etag: str, snapshot_key: str,
-                  result_key: str) -> dict:
-    """The bus payload: small (no boxes, no tracks), JSON-ready, everything a bot needs to tell people."""
+                  result_key: str, size: int = 0) -> dict:
+    """The bus payload: small (no boxes, no tracks), JSON-ready, everything a bot needs to tell people
+    and the stream's format for the Cameras page (the bitrate: the file's ``size`` over its span)."""
     s = result.summary(tracks=False)
+    bitrate = round(size * 8 / result.duration_s) if size and result.duration_s > 0 else None
     return {
         "kind": KIND,
         "camera": result.camera,
@@ -208,4 +210,8 @@ def build_payload(result: SegmentResult, *, bucket: str, key: str, etag: str, sn
         "timings_ms": s["timings_ms"],
         "capped": result.capped,
         "zone": s["zone"],
+        "width": result.width,
+        "height": result.height,
+        "fps": s["container_fps"],
+        "bitrate_bps": bitrate,
     }

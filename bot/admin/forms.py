@@ -102,6 +102,8 @@ class SettingsForm(FlaskForm):
         InputRequired(), NumberRange(min=0, max=7 * 86400)])
     retention_days = IntegerField("Keep snapshots and detections (days)", validators=[
         InputRequired(), NumberRange(min=1, max=3650)])
+    camera_grace_s = IntegerField("Camera offline after (seconds)", validators=[
+        InputRequired(), NumberRange(min=30, max=86400)])
 
 
 class SimulatorForm(FlaskForm):

@@ -49,6 +49,7 @@ from bot.admin.security import (
 )
 from bot.camera_config import SettingsNotSaved, camera_transaction
 from bot.handlers.status import camera_status
+from bot.handlers.camera_health import grace_period, health, last_segment_ends, read_agent_status
 from bot.models import (
     AdminAccount,
     Camera,
@@ -74,7 +75,7 @@ EVENTS_SHOWN = 50
 
 PUBLIC_ENDPOINTS = frozenset({"admin.login"})
 # Settings the bot's handlers read from the ``settings`` table; the configuration gives the defaults.
-SETTING_KEYS = ("alert_cooldown_s", "retention_days")
+SETTING_KEYS = ("alert_cooldown_s", "retention_days", "camera_grace_s")
 
 
 @bp.before_request
@@ -266,13 +267,33 @@ def delete_person(user_id: int) -> Response:
 
 # -- cameras ---------------------------------------------------------------------------------------
 
+def video_format(width: int | None, height: int | None, fps: float | None, bitrate: int | None) -> list[str]:
+    """``["1280x720", "15 fps", "2.0 Mbit/s"]``, leaving out what is unknown."""
+    parts = [f"{width}\u00d7{height}"] if width and height else []
+    if fps:
+        parts.append(f"{fps:.3g} fps")
+    if bitrate:
+        parts.append(f"{bitrate / 1e6:.1f} Mbit/s" if bitrate >= 1e6 else f"{bitrate / 1e3:.0f} kbit/s")
+    return parts
+
+
 @bp.get("/cameras")
 def cameras() -> str:
-    with services().session() as db:
+    """Each camera's health (the same rule as the offline texts), its latest segment and video format."""
+    svc, now = services(), utcnow()
+    with svc.session() as db:
         rows = db.scalars(select(Camera).order_by(Camera.name)).all()
         latest = {c.id: db.scalars(select(Detection).where(Detection.camera_id == c.id).order_by(
             Detection.end_time.desc()).limit(1)).first() for c in rows}
-        return render_template("admin/cameras.html", cameras=rows, latest=latest)
+        grace, ends = grace_period(db, svc.config.camera_grace_s), last_segment_ends(db)
+        states, formats = {}, {}
+        for c in rows:
+            agent = read_agent_status(svc.bucket, c.slug)
+            states[c.id] = health(c, ends.get(c.id), agent, now, grace)
+            formats[c.id] = video_format(c.video_width, c.video_height, c.video_fps, c.video_bitrate) or (
+                video_format(agent.width, agent.height, agent.fps, agent.bitrate_bps) if agent else [])
+        return render_template("admin/cameras.html", cameras=rows, latest=latest, states=states,
+                               formats=formats)
 
 
 @bp.route("/cameras/new", methods=["GET", "POST"], defaults={"camera_id": None})
@@ -435,7 +456,8 @@ def replay_dead_letter(letter_id: int) -> Response:
 def read_settings(db: Session) -> dict[str, int]:
     """The building's settings: the stored value, else the configuration's default."""
     config = services().config
-    values = {"alert_cooldown_s": config.alert_cooldown_s, "retention_days": config.retention_days}
+    values = {"alert_cooldown_s": config.alert_cooldown_s, "retention_days": config.retention_days,
+              "camera_grace_s": config.camera_grace_s}
     for row in db.scalars(select(Setting).where(Setting.key.in_(SETTING_KEYS))):
         with contextlib.suppress(ValueError):  # a hand-edited row must not take the page down
             values[row.key] = int(row.value)

@@ -107,6 +107,23 @@ def _cooled_down(s: Session, user: User, camera: Camera, now: datetime, cooldown
     return True
 
 
+def _positive(value: Any, kind: type) -> Any:
+    try:
+        number = kind(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if number > 0 and number == number else None  # NaN != NaN
+
+
+def record_format(camera: Camera, r: dict[str, Any]) -> None:
+    """The stream's format as the camera's latest segment shows it (fields the payload lacks are kept)."""
+    for column, field, kind in (("video_width", "width", int), ("video_height", "height", int),
+                                ("video_fps", "fps", float), ("video_bitrate", "bitrate_bps", int)):
+        value = _positive(r.get(field), kind)
+        if value is not None:
+            setattr(camera, column, value)
+
+
 def record(s: Session, r: dict[str, Any], summary: dict[str, Any]) -> list[Reply]:
     camera = _camera(s, str(r["camera"]), str(r.get("segment_key") or ""))
     # A segment whose time is unknown is placed by its end (the upload) and duration.
@@ -126,6 +143,7 @@ def record(s: Session, r: dict[str, Any], summary: dict[str, Any]) -> list[Reply
     s.add(detection)
     if camera.last_segment_at is None or start >= camera.last_segment_at:
         camera.last_segment_key, camera.last_segment_at = detection.segment_key, start
+        record_format(camera, r)
     s.flush()
     summary.update(detection_id=detection.id, camera=camera.slug)
     if not people_appeared(peak, _last_count(previous, start)):

@@ -21,6 +21,7 @@ from .conftest import create_lambdas
 
 ROOT = Path(__file__).resolve().parents[2]
 LAMBDAS = {"corb-dev": "corb-dev-web", "corb-dev-detection": "corb-dev-detection"}
+SCHEDULES = {"corb-dev-bot.handlers.retention.purge", "corb-dev-bot.handlers.camera_health.check"}
 
 
 def zappa(monkeypatch: pytest.MonkeyPatch, *argv: str) -> None:
@@ -52,7 +53,8 @@ def alias_arn(arn: str) -> str:
 def test_zappa_is_left_only_the_schedules(deployed: dict[str, str], events: Any, s3: Any) -> None:
     """With the settings callback, `zappa schedule` makes the schedules: no rule, no S3 notification."""
     names = {r["Name"] for r in events.list_rules()["Rules"]}
-    assert names == {"corb-dev-bot.handlers.retention.purge", "corb-dev-detection-cloud.reconcile.run"}
+    assert names == {"corb-dev-bot.handlers.retention.purge", "corb-dev-bot.handlers.camera_health.check",
+                     "corb-dev-detection-cloud.reconcile.run"}
     conf = s3.get_bucket_notification_configuration(Bucket="corb-video")
     assert conf.get("LambdaFunctionConfigurations", []) == []
 

@@ -80,6 +80,7 @@ def test_each_function_gets_only_what_it_uses(group: str) -> None:
 
     w = grants(policy(group))
     assert f"{b}/cameras/*" not in w["s3:GetObject"]  # the web never reads video
+    assert f"{b}/cameras/*/agent.json" in w["s3:GetObject"]  # only the camera agents' status objects
     assert w["s3:PutObject"] == {f"{b}/events/large/*", f"{b}/config/cameras/*"}  # + counting zones
     assert f"{b}/config/cameras/*" in w["s3:GetObject"] and f"{b}/config/cameras/*" in w["s3:DeleteObject"]
     assert w["events:PutEvents"] == bus

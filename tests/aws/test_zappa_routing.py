@@ -234,7 +234,7 @@ def test_a_failing_function_raises_through_zappa(lambdas: ZappaLambdas,
 
 def test_a_scheduled_event_reaches_its_function(lambdas: ZappaLambdas,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    [schedule] = [s for s in DECL.schedules if s.stage == "dev"]
+    schedule = next(s for s in DECL.schedules if s.function == "bot.handlers.retention.purge")
     spy = spy_on(monkeypatch, schedule.function, {"kind": "retention_purged"})
     rule = f"corb-dev-{schedule.function}"  # Zappa's rule name: the function after the last '-'
     arn = f"arn:aws:events:us-east-1:123456789012:rule/{rule}"
@@ -290,7 +290,7 @@ def test_the_settings_callback_leaves_zappa_the_schedules_only() -> None:
     settings = read_settings()
     events = stage_config(settings, "dev")["events"]
     kept = zappa_events(events)
-    assert [e.get("expression") for e in kept] == ["rate(1 hour)"]
+    assert [e.get("expression") for e in kept] == ["rate(1 hour)", "rate(1 minute)"]
     detection = zappa_events(stage_config(settings, "dev_detection")["events"])
     assert detection == [{"function": "cloud.reconcile.run", "expression": "rate(15 minutes)"}]
     assert group_of("dev_detection", settings) == "dev" and group_of("prod", settings) == "prod"

@@ -32,7 +32,8 @@ def test_real_declaration_loads_dev_and_its_companion_stages() -> None:
                                        events=("s3:ObjectCreated:*",), prefix="cameras/", suffix=".mkv",
                                        stage="dev_detection"),)
     assert [(s.function, s.expression) for s in d.schedules] == [
-        ("bot.handlers.retention.purge", "rate(1 hour)"), ("cloud.reconcile.run", "rate(15 minutes)")]
+        ("bot.handlers.retention.purge", "rate(1 hour)"),
+        ("bot.handlers.camera_health.check", "rate(1 minute)"), ("cloud.reconcile.run", "rate(15 minutes)")]
     assert "cloud.dead_letters.record" in d.functions
     assert d.app_functions == ("bot.wsgi.app",)
     # The detection Lambda's own settings reach the runtime (timeout, memory); others get dev's.

@@ -175,3 +175,10 @@ def test_the_cameras_counting_zone_applies_from_its_next_segment(bucket: FolderB
     assert zoned["zone"] == "0,0 0.5,0 0.5,1 0,1"
     assert 0 < zoned["peak"] < whole["peak"] and zoned["unique_people"] < whole["unique_people"]
     assert other["counts"] == whole["counts"]
+
+
+def test_the_payload_carries_the_main_tracks_format(bucket: FolderBucket, counting) -> None:
+    """Width, height, frame rate and the file's bitrate: what the Cameras page shows."""
+    payload = handle_records([upload(bucket, KEY)], bucket, detector=counting)
+    assert (payload["width"], payload["height"], payload["fps"]) == (768, 576, 7.0)
+    assert payload["bitrate_bps"] == pytest.approx(CLIP.stat().st_size * 8 / payload["duration_s"], rel=1e-3)

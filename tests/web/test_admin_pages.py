@@ -177,19 +177,19 @@ def test_events_list_and_replay_of_a_dead_letter(admin_client: FlaskClient, serv
 
 def test_settings_saved_and_read_back(admin_client: FlaskClient, services: Any) -> None:
     html = admin_client.get("/admin/settings").get_data(as_text=True)
-    assert 'value="600"' in html and 'value="30"' in html  # the configuration's defaults
+    assert 'value="600"' in html and 'value="30"' in html and 'value="120"' in html  # the defaults
     token = page_token(admin_client)
     response = admin_client.post("/admin/settings", data={"csrf_token": token, "alert_cooldown_s": "900",
-                                                          "retention_days": "14"})
+                                                          "retention_days": "14", "camera_grace_s": "300"})
     assert response.status_code == 302
     html = admin_client.get("/admin/settings").get_data(as_text=True)
-    assert 'value="900"' in html and 'value="14"' in html
+    assert 'value="900"' in html and 'value="14"' in html and 'value="300"' in html
     bad = admin_client.post("/admin/settings", data={"csrf_token": token, "alert_cooldown_s": "-1",
-                                                     "retention_days": "0"})
-    assert bad.status_code == 200 and bad.get_data(as_text=True).count('class="errors"') == 2
+                                                     "retention_days": "0", "camera_grace_s": "5"})
+    assert bad.status_code == 200 and bad.get_data(as_text=True).count('class="errors"') == 3
     with services.session() as db:
         assert dict(db.execute(select(Setting.key, Setting.value)).all()) == {
-            "alert_cooldown_s": "900", "retention_days": "14"}
+            "alert_cooldown_s": "900", "retention_days": "14", "camera_grace_s": "300"}
     # The bot's handlers read these keys the same way.
     from bot.handlers import setting_int
 

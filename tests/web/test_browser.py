@@ -290,14 +290,16 @@ def test_admin_journey(live: Live, browser: Browser, admin_password: str) -> Non
     page.click("nav >> text=Settings")
     page.fill("#alert_cooldown_s", "900")
     page.fill("#retention_days", "14")
+    page.fill("#camera_grace_s", "300")
     page.click("button:has-text('Save settings')")
     expect(page.locator(".flash.success")).to_have_text("Settings saved.")
     page.reload()
     expect(page.locator("#alert_cooldown_s")).to_have_value("900")
     expect(page.locator("#retention_days")).to_have_value("14")
+    expect(page.locator("#camera_grace_s")).to_have_value("300")
     with live.db() as db:
         assert dict(db.execute(select(Setting.key, Setting.value)).all()) == {
-            "alert_cooldown_s": "900", "retention_days": "14"}
+            "alert_cooldown_s": "900", "retention_days": "14", "camera_grace_s": "300"}
 
     # Signing out ends access: every page goes back to the login, showing no data.
     page.click("button:has-text('Sign out')")
