@@ -48,8 +48,8 @@ from bot.admin.security import (
     throttle,
 )
 from bot.camera_config import SettingsNotSaved, camera_transaction
-from bot.handlers.status import camera_status
 from bot.handlers.camera_health import grace_period, health, last_segment_ends, read_agent_status
+from bot.handlers.status import camera_status
 from bot.models import (
     AdminAccount,
     Camera,
