@@ -21,7 +21,7 @@ from flask.testing import FlaskClient
 from werkzeug.serving import make_server
 
 from tests.bot.conftest import CORB_NUMBER, MEMBER, new_sid, now, people, sign  # noqa: F401 - fixture re-export
-from tests.bot.test_handlers import runtime  # noqa: F401 - fixture re-export
+from tests.bot.conftest import runtime  # noqa: F401 - fixture re-export
 from tests.web.conftest import admin_client, admin_password, api_token, building  # noqa: F401 - fixtures too
 
 ACCOUNT_SID = "AC" + "0" * 32

@@ -23,8 +23,7 @@ from bot.handlers.camera_health import (
 )
 from bot.models import Camera, Detection, Role, Setting, User
 from cloud.declaration import load_declaration
-from tests.bot.conftest import ADMIN, CLEANER, MEMBER, outbox, segment_result
-from tests.bot.test_handlers import analysed, runtime  # noqa: F401 - a fixture
+from tests.bot.conftest import ADMIN, CLEANER, MEMBER, analysed, outbox, segment_result
 from tests.bot.test_messenger import fake_twilio, twilio  # noqa: F401 - fixtures
 
 SECOND_ADMIN = "+15550000004"
