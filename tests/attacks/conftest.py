@@ -20,8 +20,15 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.serving import make_server
 
-from tests.bot.conftest import CORB_NUMBER, MEMBER, new_sid, now, people, sign  # noqa: F401 - fixture re-export
-from tests.bot.conftest import runtime  # noqa: F401 - fixture re-export
+from tests.bot.conftest import (  # noqa: F401 - fixture re-export
+    CORB_NUMBER,
+    MEMBER,
+    new_sid,
+    now,
+    people,
+    runtime,  # noqa: F401 - fixture re-export
+    sign,
+)
 from tests.web.conftest import admin_client, admin_password, api_token, building  # noqa: F401 - fixtures too
 
 ACCOUNT_SID = "AC" + "0" * 32
