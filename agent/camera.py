@@ -190,8 +190,9 @@ class Camera:
                     break
                 if first_wall is None:
                     first_wall = tp.wall
+                    # Frame rate and bitrate are measured over the first segment, then written too.
                     self.board.set_state("online", None, time.time(), width=reader.width,
-                                         height=reader.height, fps=reader.rate)
+                                         height=reader.height)
                 sub_template, sub_new = self._sub_packets(tp.wall)
                 cut = False
                 if tp.keyframe and tp.wall - last_candidate >= self.settings.min_cut_s - 1e-6:

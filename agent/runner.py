@@ -2,7 +2,8 @@
 
 A camera that fails never stops the others: each has its own thread, connection and backoff. ``stop()``
 (SIGTERM) closes every segment being written as a complete file, uploads what is complete for a few
-seconds more, and returns; what could not go up stays in the spool for the next start.
+seconds more (and each camera's status, now "error: the camera agent was stopped"), and returns; what
+could not go up stays in the spool for the next start.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from agent.writer import SegmentStats
 from cloud.bucket import Bucket
 
 log = logging.getLogger("corb.agent")
+STOPPED = "the camera agent was stopped"
 
 
 class Agent:
@@ -55,6 +57,8 @@ class Agent:
         self.stop_event.set()
         for camera in self.cameras:
             camera.thread.join(timeout=max(0.1, deadline - time.monotonic() - 1.0))
+        for board in self.boards.values():  # "online" would no longer be true
+            board.set_state("error", STOPPED, time.time())
         self._upload_stop.set()
         self.uploader.wake.set()
         self._upload_thread.join(timeout=max(0.1, deadline - time.monotonic()))

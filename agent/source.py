@@ -129,11 +129,6 @@ class StreamReader:
     def height(self) -> int:
         return int(self.stream.codec_context.height)
 
-    @property
-    def rate(self) -> float | None:
-        rate = self.stream.average_rate or self.stream.guessed_rate
-        return float(rate) if rate else None
-
     def _wall(self, media_s: float, arrival: float) -> float:
         realtime = self.container.start_time_realtime if self.clock == "rtcp" else None
         if self.clock == "rtcp" and not realtime:  # no sender report within RTCP_WAIT_S: arrival from now on

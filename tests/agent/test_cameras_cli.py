@@ -21,7 +21,7 @@ from sqlalchemy import select
 from bot.cli import main
 from bot.models import Camera
 from detection.pipeline import start_time_from_name
-from tests.agent.live import RtspCamera, describe, make_feed, segment_keys, wait_until
+from tests.agent.live import RtspCamera, describe, make_feed, segment_keys, status, wait_until
 
 CORB = [sys.executable, "-c", "from bot.cli import main; main()"]
 
@@ -109,6 +109,9 @@ def test_run_from_the_database_stops_cleanly_on_sigterm(services: Any, camera: R
     keys = segment_keys(bucket, "lobby")
     assert len(keys) >= 2
     assert all(describe(bucket / k)["tracks"][0]["keys"][0] for k in keys)
+    final = status(bucket, "lobby")  # no longer "online": nothing records it now
+    assert (final["state"], final["error"], final["last_segment_key"]) == (
+        "error", "the camera agent was stopped", keys[-1])
 
 
 def test_kill_9_loses_at_most_the_segment_being_recorded_and_duplicates_nothing(
