@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,9 @@ from sqlalchemy import select
 
 from agent.redact import redact_url
 from agent.settings import SLUG, ConfigError, check_stream_url
+
+log = logging.getLogger("corb.agent")
+FOLLOW_S = 5.0  # how often --follow looks at the cameras in the database
 
 
 def _services() -> Any:
@@ -144,10 +148,14 @@ def _sources_from_db(slugs: tuple[str, ...]) -> list[Any]:
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A JSON or TOML file with the cameras (slug, stream, substream) and settings: for the box "
                    "in the building, which has no database.")
-def cameras_run(slugs: tuple[str, ...], config_file: Path | None) -> None:
+@click.option("--follow", is_flag=True,
+              help="Keep running and follow the database: recording starts, changes or stops as cameras' "
+                   "streams are set, changed or cleared (corb serve runs the agent so).")
+def cameras_run(slugs: tuple[str, ...], config_file: Path | None, follow: bool) -> None:
     """Run the camera agent: read each camera's stream and put segments into the bucket.
 
     Without --config, the cameras come from the database (every camera with a stream, or the SLUGs given).
+    With --follow (database only), it keeps running and looks at the cameras every few seconds.
     Settings come from the environment (CORB_SEGMENT_SECONDS, CORB_QUICK_SECONDS, CORB_AGENT_SPOOL,
     CORB_AGENT_SPOOL_MB, CORB_AGENT_STALL_SECONDS) and the config file. Stops cleanly on SIGTERM or Ctrl-C.
     """
@@ -157,6 +165,8 @@ def cameras_run(slugs: tuple[str, ...], config_file: Path | None) -> None:
     from cloud.config import load_config
 
     config = load_config()
+    if follow and (config_file is not None or slugs):
+        raise click.UsageError("--follow reads every camera from the database: give no SLUG and no --config")
     try:
         settings = settings_from_env(data_dir=config.data_dir)
         if config_file is not None:
@@ -171,21 +181,57 @@ def cameras_run(slugs: tuple[str, ...], config_file: Path | None) -> None:
             sources = _sources_from_db(slugs)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
-    if not sources:
+    if not sources and not follow:
         click.echo("No camera has a stream to read: set one with "
                    "corb cameras add SLUG --stream rtsp://USER:PASSWORD@HOST/PATH")
         return
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    agent = Agent(sources, settings, open_bucket(config))
     stopping: list[int] = []
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, _frame: stopping.append(signum))
-    click.echo(f"Recording {', '.join(s.slug for s in sources)} into bucket {config.bucket}; "
-               f"spool {settings.spool}. Stop with Ctrl-C.", err=True)
-    agent.start()
+    bucket = open_bucket(config)
+    agent: Agent | None = None
+    running: list[Any] | None = None
+    next_look = time.monotonic() + FOLLOW_S
     while not stopping:
-        agent.stop_event.wait(0.2)
-    click.echo("Stopping: closing the segments being recorded and uploading them.", err=True)
-    agent.stop(timeout=5.0)
+        if follow and time.monotonic() >= next_look:
+            next_look = time.monotonic() + FOLLOW_S
+            found = _streams_in_db()
+            sources = sources if found is None else found
+        if sources != running:
+            if agent is not None:
+                click.echo("Cameras changed: restarting the recorders.", err=True)
+                agent.stop(timeout=5.0)
+            agent = Agent(sources, settings, bucket).start() if sources else None
+            running = sources
+            click.echo(f"Recording {', '.join(s.slug for s in sources)} into bucket {config.bucket}; "
+                       f"spool {settings.spool}. Stop with Ctrl-C." if sources else
+                       "No camera has a stream yet: waiting for one (corb cameras add SLUG --stream URL).",
+                       err=True)
+        time.sleep(0.2)
+    if agent is not None:
+        click.echo("Stopping: closing the segments being recorded and uploading them.", err=True)
+        agent.stop(timeout=5.0)
+
+
+def _streams_in_db() -> list[Any] | None:
+    """Every camera with a usable stream, as ``--follow`` reads them; a bad one is logged and left out.
+    None when the database cannot be read (it may be restarting): the caller keeps what it records."""
+    from agent.settings import CameraSource
+    from bot.models import Camera
+
+    try:
+        with _services().sessions() as s:
+            rows = s.scalars(select(Camera).where(Camera.stream_url.is_not(None)).order_by(Camera.slug)).all()
+    except Exception as exc:  # noqa: BLE001 - keep recording through a database restart
+        log.warning("could not read the cameras (%s); keeping the current ones", exc)
+        return None
+    sources = []
+    for c in rows:
+        try:
+            sources.append(CameraSource(c.slug, c.stream_url, c.substream_url))
+        except ConfigError as exc:
+            log.warning("camera %s is not recorded: %s", c.slug, exc)
+    return sources

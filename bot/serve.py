@@ -94,7 +94,7 @@ def default_children(sock: socket.socket, *, web_workers: int, workers: int, det
                                      "--nice", str(runtime_nice)))
     children = [web, runtime]
     if has_camera_agent():
-        children.append(Child("camera agent", _corb("cameras", "run")))
+        children.append(Child("camera agent", _corb("cameras", "run", "--follow")))
     return children
 
 
