@@ -4,8 +4,11 @@
 #   CORB_PORT=8010 scripts/demo.sh              another port, when 8000 is taken
 # Needs only Python 3.11+. Creates .venv, installs Corb, migrates the SQLite database under var/, adds
 # demo people, cameras and an admin account, starts `corb serve` in the background (log appended to
-# var/serve.log, its address in var/serve.json), uploads a real camera clip as the lobby camera would,
-# waits until it is analysed and prints what to try (scripts/demo-try.txt, which the README quotes).
+# var/serve.log, its address in var/serve.json), starts a live RTSP lobby camera on 127.0.0.1 (the shipped
+# clip with empty stretches between, scripts/demo-camera.sh) that corb serve's camera agent records, waits
+# until the camera has seen people and Max's alert is queued, and prints what to try (scripts/demo-try.txt,
+# which the README quotes). Where the live camera cannot run (no ffmpeg/GStreamer and not root to install
+# them), it uploads the clip as the lobby camera would instead.
 # Safe to run again: everything is an upsert, and a server already running is reused.
 # Each step is one function; main() lists them in order, so a step is added with one line there.
 set -euo pipefail
@@ -53,6 +56,59 @@ people_and_cameras() {
     SIGN_IN="  user $ADMIN_LOGIN, password $password   (shown only now: note it;
   corb admin create $ADMIN_LOGIN --reset prints a new one)"
   fi
+}
+
+live_camera() {
+  LIVE_URL=""
+  if ! command -v ffmpeg >/dev/null \
+     || ! /usr/bin/python3 -c 'import gi; gi.require_version("GstRtspServer", "1.0")' 2>/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      echo "==> installing ffmpeg and GStreamer's RTSP server (Debian packages) for the live camera"
+      DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends ffmpeg python3-gi \
+        gir1.2-gstreamer-1.0 gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
+        gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav | { grep -E "^E:" || true; }
+    fi
+  fi
+  echo "==> the live lobby camera (a real RTSP server on 127.0.0.1 playing the shipped clip)"
+  if LIVE_URL=$(scripts/demo-camera.sh); then
+    corb cameras add lobby --name Lobby --area lobby --stream "$LIVE_URL"
+  else
+    LIVE_URL=""
+    echo "    no live camera here: the lobby camera's clip is uploaded instead"
+  fi
+}
+
+wait_for_live_alert() {
+  echo "==> waiting for the live lobby camera to see people and alert Max (its feed: 30 s empty, then people)"
+  python - "$MEMBER" "$LOG_FILE" <<'PY'
+import sys, time
+from sqlalchemy import func, select
+from bot.models import Camera, Detection, Message
+from bot.services import services
+
+member, log, deadline = sys.argv[1], sys.argv[2], time.monotonic() + 300
+with services().sessions() as s:
+    before = s.scalar(select(func.max(Message.id))) or 0
+shown = set()
+while time.monotonic() < deadline:
+    with services().sessions() as s:
+        rows = s.scalars(select(Detection).join(Camera, Detection.camera_id == Camera.id)
+                         .where(Camera.slug == "lobby").order_by(Detection.id.desc()).limit(5)).all()
+        alert = s.scalars(select(Message).where(Message.id > before, Message.to_number == member,
+                                                Message.direction == "out", Message.media_key.is_not(None))
+                          .order_by(Message.id).limit(1)).first()
+    for d in reversed(rows):
+        if d.id not in shown:
+            shown.add(d.id)
+            print(f"    segment {d.segment_key.rsplit('/', 1)[-1]}: peak {d.peak} people")
+    if alert is not None:
+        print(f"    Max's alert is queued: {alert.body}")
+        break
+    time.sleep(1)
+else:
+    sys.exit(f"no alert after 300 s: see {log} (corb cameras list shows the camera's state)")
+PY
 }
 
 server_url() {  # the running server of this data directory, or nothing
@@ -129,6 +185,11 @@ summary() {
   echo "Open it in a browser for the admin pages and the phone simulator. Sign in with"
   echo "$SIGN_IN"
   echo
+  if [ -n "$LIVE_URL" ]; then
+    echo "The lobby camera is live ($LIVE_URL): people walk in every 45 s; alerts to a follower"
+    echo "come at most once per cooldown (Settings page; 10 minutes by default)."
+    echo
+  fi
   echo "Your phone is the terminal. Try, in this order:"
   [ -z "$env" ] || echo "  export $env"
   sed 's/^/  /' scripts/demo-try.txt
@@ -138,9 +199,10 @@ main() {
   install
   database
   people_and_cameras
+  live_camera
   start_server
   follow_lobby
-  upload_clip
+  if [ -n "$LIVE_URL" ]; then wait_for_live_alert; else upload_clip; fi
   summary
 }
 
