@@ -63,7 +63,8 @@ class BucketWatcher:
         self.interval = interval
         self.settle_s = interval if settle_s is None else settle_s
         self.stale_s = stale_s
-        self.writes = WriteTracker(self.root)
+        self._wake = threading.Event()  # a file was closed or renamed into place: look now
+        self.writes = WriteTracker(self.root, on_complete=self._wake)
         self._seen: dict[str, tuple[Stat, float]] = {}  # key -> (stat, when that stat was first seen)
         self._done: dict[str, Stat] = {}  # key -> stat already notified (or known notified)
         self._lock = threading.Lock()
@@ -101,7 +102,9 @@ class BucketWatcher:
                 if self._done.get(key) == stat or not self.declaration.s3_targets(key, EVENT_NAME):
                     continue
                 previous = self._seen.get(key)
-                if previous is None or previous[0] != stat:
+                if previous is None and self.writes.state(key) == "closed":
+                    previous = (stat, now)  # its writer closed it (or renamed it into place): complete now
+                elif previous is None or previous[0] != stat:
                     self._seen[key] = (stat, now)  # new or still changing: look again next poll
                     continue
                 if not self._complete(key, now - previous[1]):
@@ -181,10 +184,12 @@ class BucketWatcher:
                 self.poll()
             except Exception:
                 log.exception("bucket watcher: poll failed (retrying)")
-            self._stop.wait(self.interval)
+            self._wake.wait(self.interval)  # a close or rename wakes it at once: segments go on without delay
+            self._wake.clear()
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
+        self._wake.set()
         self.writes.stop()
         if self._thread is not None:
             self._thread.join(timeout)

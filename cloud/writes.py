@@ -35,8 +35,9 @@ State = Literal["writing", "closed", "unknown"]
 class WriteTracker(FileSystemEventHandler):
     """Tracks writes and closes under ``root`` (recursively) while started."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, on_complete: threading.Event | None = None) -> None:
         self.root = Path(root)
+        self.on_complete = on_complete  # set whenever a file is closed or renamed into place
         self._writes: dict[str, float] = {}
         self._closes: dict[str, float] = {}
         self._lock = threading.Lock()
@@ -53,6 +54,7 @@ class WriteTracker(FileSystemEventHandler):
         except (ImportError, OSError):
             return False
         try:
+            self.root.mkdir(parents=True, exist_ok=True)  # an empty bucket is watched from the start
             observer = InotifyObserver()
             observer.schedule(self, str(self.root), recursive=True,
                               event_filter=[FileModifiedEvent, FileClosedEvent, FileMovedEvent,
@@ -87,6 +89,7 @@ class WriteTracker(FileSystemEventHandler):
                 dest = self._key(event.dest_path)
                 if dest is not None:
                     self._closes[dest] = now  # renamed into place: complete (the atomic writers' way)
+                    self._completed()
                 return
             key = self._key(event.src_path)
             if key is None:
@@ -95,8 +98,13 @@ class WriteTracker(FileSystemEventHandler):
                 self._forget(key)
             elif isinstance(event, FileClosedEvent):
                 self._closes[key] = now
+                self._completed()
             elif isinstance(event, FileModifiedEvent):  # not "created": a file already complete when
                 self._writes[key] = now  # its new folder got its watch is reported as created too
+
+    def _completed(self) -> None:
+        if self.on_complete is not None:
+            self.on_complete.set()
 
     def _forget(self, key: str | None) -> None:
         if key is not None:

@@ -194,3 +194,21 @@ def test_the_watcher_thread(bucket: FolderBucket, sessions: sessionmaker,
     finally:
         watcher.stop()
     assert len(notifications(sessions)) == 1
+
+
+def test_a_file_renamed_into_place_is_notified_at_once(bucket: FolderBucket, sessions: sessionmaker,
+                                                       make_watcher: Callable[..., BucketWatcher]) -> None:
+    """An atomic writer's rename wakes the watcher, which notifies on its first look: no second poll,
+    no interval to wait (the camera agent's segments reach detection without delay)."""
+    (bucket.root / "cameras/lobby").mkdir(parents=True)  # a camera's folder exists after its first segment
+    watcher = make_watcher(interval=30.0, settle_s=30.0).start()
+    try:
+        time.sleep(0.2)  # the first (empty) poll is done; the next timed one is 30 s away
+        started = time.monotonic()
+        bucket.put("cameras/lobby/2026-11-30T10-00-00.000Z.mkv", b"segment")
+        while not notifications(sessions) and time.monotonic() - started < 10:
+            time.sleep(0.02)
+        assert len(notifications(sessions)) == 1
+        assert time.monotonic() - started < 5  # far less than the 30 s interval or settle time
+    finally:
+        watcher.stop()
