@@ -51,11 +51,11 @@ def failure(lambda_name: str, request_payload: Any, error: str = "VideoError") -
 
 
 @pytest.fixture
-def dev(aws: str, bucket_name: str, tmp_path: Path, sqlite_url: str) -> Iterator[LambdaPump]:
+def dev(aws: str, bucket_name: str, tmp_path: Path, database_url: str) -> Iterator[LambdaPump]:
     """Stage dev deployed (`zappa deploy` + `corb deploy`), its Lambdas run by the pump."""
     create_lambdas(DEV)
     apply_stage("dev", echo=quiet)
-    env = {"DATABASE_URL": sqlite_url, "TWILIO_AUTH_TOKEN": "t", "CORB_SECRET_KEY": "s",
+    env = {"DATABASE_URL": database_url, "TWILIO_AUTH_TOKEN": "t", "CORB_SECRET_KEY": "s",
            "CORB_DATA_DIR": str(tmp_path / "lambda")}
     lambdas = ZappaLambdas("dev", env)
     pump = LambdaPump(lambdas)
