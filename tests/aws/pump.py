@@ -39,7 +39,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from cloud.aws import session
 from cloud.events import FAILURE, SUCCESS, destination_record
@@ -48,6 +48,7 @@ from .wire import WireProxy
 from .zappa_lambda import FakeContext, ZappaLambdas
 
 TAP_RULE = "pump-tap"
+LATEST = "$LATEST"
 INVOKE_PATH = re.compile(r"^POST /2015-03-31/functions/(?P<name>[^/?]+)/invocations(\?.*)?$")
 
 
@@ -113,7 +114,7 @@ class LambdaPump:
         self._undo.clear()
         self.proxy.stop()
 
-    def _invoked(self) -> list[tuple[str, Any]]:
+    def _invoked(self) -> list[tuple[str, Any, str]]:
         """Async invocations sent through ``lambda_client`` since the last look."""
         new = self.proxy.recorded[self._invocations_seen:]
         self._invocations_seen += len(new)
@@ -122,7 +123,9 @@ class LambdaPump:
             m = INVOKE_PATH.match(rec.target)
             if m and rec.headers.get("X-Amz-Invocation-Type") == "Event":
                 name = unquote(m["name"]).split(":function:")[-1].split(":")[0]
-                out.append((name, json.loads(rec.body or b"null")))
+                query = parse_qs(urlsplit(rec.target.split(" ", 1)[1]).query)
+                qualifier = query.get("Qualifier", [LATEST])[0]
+                out.append((name, json.loads(rec.body or b"null"), qualifier))
         return out
 
     def _queue(self, name: str) -> tuple[str, str]:
@@ -139,10 +142,11 @@ class LambdaPump:
     def deliver(self, arn: str, payload: Any) -> None:
         """One invocation of the Lambda ``arn`` names (any qualifier); another deployment's Lambda (another
         stage) gets it in ``elsewhere``, which nothing runs."""
-        name = arn.split(":")[6]
+        parts = arn.split(":")
+        name, qualifier = parts[6], (parts[7] if len(parts) > 7 else LATEST)
         with self._lock:
             if name in self.inboxes:
-                self.inboxes[name].append(payload)
+                self.inboxes[name].append((payload, qualifier))
                 self.delivered.append((name, payload))
             else:
                 self.elsewhere.append((name, payload))
@@ -221,10 +225,11 @@ class LambdaPump:
         self.seen.extend(self._receive(self.tap_url))
         return list(self.seen)
 
-    def take(self) -> list[tuple[str, Any]]:
-        """Everything delivered to the Lambdas since the last look, oldest first."""
+    def take(self) -> list[tuple[str, Any, str]]:
+        """Everything delivered to the Lambdas since the last look, oldest first: (Lambda, payload,
+        the qualifier invoked: ``live`` for Corb's triggers, ``$LATEST`` for the bare function)."""
         with self._lock:
-            work = [(name, inbox.popleft()) for name, inbox in self.inboxes.items()
+            work = [(name, *inbox.popleft()) for name, inbox in self.inboxes.items()
                     for _ in range(len(inbox))]
         return work + self._invoked()
 
@@ -234,12 +239,12 @@ class LambdaPump:
             work = self.take()
             if not work:
                 return
-            for name, payload in work:
-                self.invoke_async(name, payload)
+            for name, payload, qualifier in work:
+                self.invoke_async(name, payload, qualifier)
         last = [r.lambda_name for r in self.runs[-5:]]
         raise AssertionError(f"still busy after {max_rounds} rounds: {last}")
 
-    def invoke_async(self, name: str, payload: Any) -> Run:
+    def invoke_async(self, name: str, payload: Any, qualifier: str = LATEST) -> Run:
         conf = self.configs[name]
         request_id = str(uuid.uuid4())
         run = Run(name, payload, 0)
@@ -262,11 +267,12 @@ class LambdaPump:
             record = destination_record(function=name, request_id=request_id, request_payload=payload,
                                         response_payload=run.result if success else run.error,
                                         success=success, attempts=run.attempts)
-            record["requestContext"]["functionArn"] = f"{conf.function_arn}:$LATEST"
+            invoked = f"{conf.function_arn}:{qualifier}"  # as Lambda reports it: the version or alias
+            record["requestContext"]["functionArn"] = invoked
             bus = target.rsplit("/", 1)[-1]
             resp = self.events.put_events(Entries=[{
                 "Source": "lambda", "DetailType": SUCCESS if success else FAILURE,
                 "Detail": json.dumps(record),
-                "Resources": [f"{conf.function_arn}:$LATEST"], "EventBusName": bus}])
+                "Resources": [invoked], "EventBusName": bus}])
             assert resp["FailedEntryCount"] == 0, resp
         return run

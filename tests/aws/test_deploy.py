@@ -18,6 +18,7 @@ from cloud.aws.stages import ALIAS, Deployment, StageBusError
 from cloud.declaration import load_declaration
 
 from .conftest import create_lambdas
+from .wire import WireProxy
 
 ROOT = Path(__file__).resolve().parents[2]
 LAMBDAS = {"corb-dev": "corb-dev-web", "corb-dev-detection": "corb-dev-detection"}
@@ -126,8 +127,13 @@ def test_deploy_creates_bus_alias_rules_targets_permissions_destinations_then_is
 
 
 def test_zappa_schedule_leaves_corbs_triggers_where_they_are(
-        deployed: dict[str, str], events: Any, s3: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        deployed: dict[str, str], aws: str, events: Any, s3: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`zappa schedule` / `unschedule` (what `zappa deploy` and `update` run last) leave every rule, target
+    and notification of Corb's in place. On the wire: Zappa removes permissions from the bare function only
+    (on AWS the alias has its own policy; moto shares one), deletes rules on the default bus only, and never
+    writes the bucket's notification configuration."""
     assert deploy().exit_code == 0
+
     def triggers() -> tuple[dict, list]:
         rules = {r["Name"]: events.list_targets_by_rule(Rule=r["Name"], EventBusName="corb-dev")["Targets"]
                  for r in events.list_rules(EventBusName="corb-dev")["Rules"]}
@@ -135,12 +141,23 @@ def test_zappa_schedule_leaves_corbs_triggers_where_they_are(
         return rules, notification["LambdaFunctionConfigurations"]
 
     before = triggers()
-    for command in ("schedule", "unschedule"):  # what `zappa update` runs last, and its opposite
-        for stage in ("dev", "dev_detection"):
-            zappa(monkeypatch, command, stage)
-            assert triggers() == before
-    rules = before[0]
-    assert len(rules) == len(load_declaration("dev").rules)
+    proxy = WireProxy(aws).start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)  # Zappa's own clients go through the recorder
+    try:
+        for command in ("schedule", "unschedule"):
+            for stage in ("dev", "dev_detection"):
+                zappa(monkeypatch, command, stage)
+                assert triggers() == before
+    finally:
+        proxy.stop()
+        monkeypatch.setenv("AWS_ENDPOINT_URL", aws)
+    assert len(before[0]) == len(load_declaration("dev").rules)
+    removed = [r.target for r in proxy.recorded
+               if r.target.startswith("DELETE /2015-03-31/functions/") and "/policy/" in r.target]
+    assert removed and not any("Qualifier" in t for t in removed)  # the schedules' statements, unqualified
+    deleted = [r.json() for r in proxy.recorded if r.target == "AWSEvents.DeleteRule"]
+    assert deleted and all(d.get("EventBusName", "default") == "default" for d in deleted)
+    assert not any(r.target.startswith("PUT ") and "notification" in r.target for r in proxy.recorded)
 
 
 def test_a_changed_pattern_and_a_stale_raw_target_are_updated(deployed: dict[str, str], events: Any) -> None:

@@ -51,11 +51,11 @@ def failure(lambda_name: str, request_payload: Any, error: str = "VideoError") -
 
 
 @pytest.fixture
-def dev(aws: str, bucket_name: str, tmp_path: Path, sqlite_url: str) -> Iterator[LambdaPump]:
+def dev(aws: str, bucket_name: str, tmp_path: Path, database_url: str) -> Iterator[LambdaPump]:
     """Stage dev deployed (`zappa deploy` + `corb deploy`), its Lambdas run by the pump."""
     create_lambdas(DEV)
     apply_stage("dev", echo=quiet)
-    env = {"DATABASE_URL": sqlite_url, "TWILIO_AUTH_TOKEN": "t", "CORB_SECRET_KEY": "s",
+    env = {"DATABASE_URL": database_url, "TWILIO_AUTH_TOKEN": "t", "CORB_SECRET_KEY": "s",
            "CORB_DATA_DIR": str(tmp_path / "lambda")}
     lambdas = ZappaLambdas("dev", env)
     pump = LambdaPump(lambdas)
@@ -92,8 +92,8 @@ def test_events_on_prods_bus_never_reach_devs_functions(dev: LambdaPump) -> None
                        ("corb-prod", "cloud.dead_letters.record")]
 
     put("corb-dev", "corb.sms", "command", command)  # and dev's own bus does reach them
-    [(name, payload)] = dev.take()
-    assert (name, payload["function"]) == ("corb-dev", "bot.handlers.status.handle")
+    [(name, payload, qualifier)] = dev.take()
+    assert (name, payload["function"], qualifier) == ("corb-dev", "bot.handlers.status.handle", "live")
 
 
 def test_a_recorder_failure_does_not_loop(dev: LambdaPump, monkeypatch: pytest.MonkeyPatch,
@@ -124,9 +124,9 @@ def test_the_reconciler_re_emits_segments_without_a_result_once(dev: LambdaPump)
     s3.put_bucket_notification_configuration(Bucket=BUCKET, NotificationConfiguration=kept)
     delivered = bucket.upload(CLIP, "cameras/lobby/2026-11-30T04-01-00Z.mkv")
     notified = dev.take()
-    assert [unquote_plus(p["Records"][0]["s3"]["object"]["key"]) for _, p in notified] == [delivered.key]
-    for name, payload in notified:
-        dev.invoke_async(name, payload)
+    assert [unquote_plus(p["Records"][0]["s3"]["object"]["key"]) for _, p, _ in notified] == [delivered.key]
+    for name, payload, qualifier in notified:
+        dev.invoke_async(name, payload, qualifier)
     invoker = LambdaInvoker(Deployment.load("dev"), dev.lambda_client)
     triggers = list(load_declaration("dev").s3_triggers)
     now = datetime.now(UTC)
