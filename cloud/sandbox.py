@@ -114,6 +114,7 @@ class Sandbox:
 
     def __init__(self, tmp_root: Path, *, nice: int = 0) -> None:
         self.tmp_root = Path(tmp_root)
+        self._kill_lock = threading.Lock()
         self._conn, child_conn = _SPAWN.Pipe()
         self.process = _SPAWN.Process(target=_child_main, name="corb-sandbox", daemon=True,
                                       args=(child_conn, os.getpid(), str(self.tmp_root), nice,
@@ -148,14 +149,18 @@ class Sandbox:
         return Outcome(error=error_payload(exc, request_id, "Sandbox.Timedout"))
 
     def kill(self) -> None:
-        """Stop the child at once (SIGKILL) and remove its temp directory."""
-        if self.process.is_alive():
-            self.process.kill()
-        self.process.join(5)
-        self._conn.close()
-        if self._tmp is not None:
-            shutil.rmtree(self._tmp, ignore_errors=True)
-            self._tmp = None
+        """Stop the child at once (SIGKILL) and remove its temp directory. Idempotent, and safe to call
+        from another thread while :meth:`invoke` waits (``LocalRuntime.stop`` does)."""
+        with self._kill_lock:
+            if self.process.is_alive():
+                self.process.kill()
+            self.process.join(5)
+            if not self._conn.closed:
+                with contextlib.suppress(OSError):
+                    self._conn.close()
+            if self._tmp is not None:
+                shutil.rmtree(self._tmp, ignore_errors=True)
+                self._tmp = None
 
     def close(self) -> None:
         """Ask an idle child to exit; kill it if it does not within a second."""
