@@ -318,7 +318,7 @@ class LocalRuntime(LocalInvoker):
                     .where(Invocation.id == inv_id, Invocation.status == status,
                            Invocation.attempts == attempts)
                     .values(status="running", attempts=attempts + 1, next_attempt_at=lease_until,
-                            updated_at=now))
+                            updated_at=now).execution_options(synchronize_session=False))
                 if result.rowcount == 1:
                     won.append((inv_id, attempts + 1))
             if not won:
@@ -401,7 +401,7 @@ class LocalRuntime(LocalInvoker):
             update(Invocation)
             .where(Invocation.id == claim.id, Invocation.status == "running",
                    Invocation.attempts == claim.attempt)
-            .values(updated_at=utcnow(), **values))
+            .values(updated_at=utcnow(), **values).execution_options(synchronize_session=False))
         if result.rowcount != 1:
             log.warning("runtime %s: %s attempt %d lost its lease; outcome discarded", self.id,
                         claim.request_id, claim.attempt)
