@@ -171,14 +171,18 @@ class Sandbox:
 
 
 def alive(pid: int) -> bool:
-    """Whether process ``pid`` exists (a stale temp folder's owner, or a test's check)."""
+    """Whether process ``pid`` is running (a zombie, dead but not yet reaped, is not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc (not Linux): it exists
+    return state != "Z"
 
 
 def remove_stale_tmp(tmp_root: Path) -> int:
