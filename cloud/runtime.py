@@ -199,6 +199,8 @@ class LocalRuntime(LocalInvoker):
         local_bus.add_listener(self._wake.set)
         self._thread = threading.Thread(target=self._loop, name=f"corb-runtime-{self.id}", daemon=True)
         self._thread.start()
+        if self.isolation == "process":
+            threading.Thread(target=self._prewarm, name=f"corb-prewarm-{self.id}", daemon=True).start()
         log.info("runtime %s started (%s isolation): %s; %d rules, %d S3 triggers, %d schedules", self.id,
                  self.isolation, ", ".join(f"{p.stage} x{p.size}" for p in self.pools.values()),
                  len(self.declaration.rules), len(self.declaration.s3_triggers),
@@ -371,8 +373,7 @@ class LocalRuntime(LocalInvoker):
         with self._lock:
             sandbox = pool.idle.pop() if pool.idle else None
         if sandbox is None or not sandbox.alive:
-            assert self.tmp_root is not None
-            sandbox = Sandbox(self.tmp_root, nice=pool.nice)
+            sandbox = self._new_sandbox(pool)
         claim.sandbox = sandbox
         if claim.interrupted:  # stop() came while the sandbox started
             sandbox.kill()
@@ -386,6 +387,25 @@ class LocalRuntime(LocalInvoker):
         else:
             sandbox.close()
         return outcome
+
+    def _new_sandbox(self, pool: _Pool) -> Sandbox:
+        assert self.tmp_root is not None
+        return Sandbox(self.tmp_root, nice=pool.nice, preload=tuple(sorted(pool.functions)))
+
+    def _prewarm(self) -> None:
+        """One warm sandbox for the main stage at start, so the first SMS reply does not wait for one."""
+        pool = self.pools[self.declaration.stage]
+        try:
+            sandbox = self._new_sandbox(pool)
+        except Exception:
+            log.exception("runtime %s: could not start a warm sandbox", self.id)
+            return
+        with self._lock:
+            keep = not self._stopping.is_set()
+            if keep:
+                pool.idle.append(sandbox)
+        if not keep:
+            sandbox.close()
 
     def _release(self, claim: _Claim) -> None:
         """Hand back an attempt this runtime cut off at stop: pending again, the attempt not counted."""
