@@ -171,9 +171,6 @@ class LocalRuntime(LocalInvoker):
         return {stage: _Pool(stage, max(1, concurrency.get(stage, workers)), nice.get(stage, 0),
                              frozenset(functions)) for stage, functions in by_stage.items()}
 
-    def _pool_of(self, function: str) -> _Pool:
-        return self.pools.get(self.declaration.settings(function).stage) or self.pools[self.declaration.stage]
-
     @classmethod
     def from_config(cls, config: Config, *, sessions: sessionmaker, declaration: Declaration | None = None,
                     **kwargs: Any) -> LocalRuntime:
