@@ -171,9 +171,6 @@ class LocalRuntime(LocalInvoker):
         return {stage: _Pool(stage, max(1, concurrency.get(stage, workers)), nice.get(stage, 0),
                              frozenset(functions)) for stage, functions in by_stage.items()}
 
-    def _pool_of(self, function: str) -> _Pool:
-        return self.pools.get(self.declaration.settings(function).stage) or self.pools[self.declaration.stage]
-
     @classmethod
     def from_config(cls, config: Config, *, sessions: sessionmaker, declaration: Declaration | None = None,
                     **kwargs: Any) -> LocalRuntime:
@@ -199,6 +196,8 @@ class LocalRuntime(LocalInvoker):
         local_bus.add_listener(self._wake.set)
         self._thread = threading.Thread(target=self._loop, name=f"corb-runtime-{self.id}", daemon=True)
         self._thread.start()
+        if self.isolation == "process":
+            threading.Thread(target=self._prewarm, name=f"corb-prewarm-{self.id}", daemon=True).start()
         log.info("runtime %s started (%s isolation): %s; %d rules, %d S3 triggers, %d schedules", self.id,
                  self.isolation, ", ".join(f"{p.stage} x{p.size}" for p in self.pools.values()),
                  len(self.declaration.rules), len(self.declaration.s3_triggers),
@@ -318,7 +317,7 @@ class LocalRuntime(LocalInvoker):
                     .where(Invocation.id == inv_id, Invocation.status == status,
                            Invocation.attempts == attempts)
                     .values(status="running", attempts=attempts + 1, next_attempt_at=lease_until,
-                            updated_at=now))
+                            updated_at=now).execution_options(synchronize_session=False))
                 if result.rowcount == 1:
                     won.append((inv_id, attempts + 1))
             if not won:
@@ -371,8 +370,7 @@ class LocalRuntime(LocalInvoker):
         with self._lock:
             sandbox = pool.idle.pop() if pool.idle else None
         if sandbox is None or not sandbox.alive:
-            assert self.tmp_root is not None
-            sandbox = Sandbox(self.tmp_root, nice=pool.nice)
+            sandbox = self._new_sandbox(pool)
         claim.sandbox = sandbox
         if claim.interrupted:  # stop() came while the sandbox started
             sandbox.kill()
@@ -386,6 +384,25 @@ class LocalRuntime(LocalInvoker):
         else:
             sandbox.close()
         return outcome
+
+    def _new_sandbox(self, pool: _Pool) -> Sandbox:
+        assert self.tmp_root is not None
+        return Sandbox(self.tmp_root, nice=pool.nice, preload=tuple(sorted(pool.functions)))
+
+    def _prewarm(self) -> None:
+        """One warm sandbox for the main stage at start, so the first SMS reply does not wait for one."""
+        pool = self.pools[self.declaration.stage]
+        try:
+            sandbox = self._new_sandbox(pool)
+        except Exception:
+            log.exception("runtime %s: could not start a warm sandbox", self.id)
+            return
+        with self._lock:
+            keep = not self._stopping.is_set()
+            if keep:
+                pool.idle.append(sandbox)
+        if not keep:
+            sandbox.close()
 
     def _release(self, claim: _Claim) -> None:
         """Hand back an attempt this runtime cut off at stop: pending again, the attempt not counted."""
@@ -401,7 +418,7 @@ class LocalRuntime(LocalInvoker):
             update(Invocation)
             .where(Invocation.id == claim.id, Invocation.status == "running",
                    Invocation.attempts == claim.attempt)
-            .values(updated_at=utcnow(), **values))
+            .values(updated_at=utcnow(), **values).execution_options(synchronize_session=False))
         if result.rowcount != 1:
             log.warning("runtime %s: %s attempt %d lost its lease; outcome discarded", self.id,
                         claim.request_id, claim.attempt)

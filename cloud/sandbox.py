@@ -86,7 +86,8 @@ def tmp_dir(tmp_root: Path, pid: int) -> Path:
     return Path(tmp_root) / f"{TMP_PREFIX}{pid}"
 
 
-def _child_main(conn: Connection, parent: int, tmp_root: str, nice: int, log_level: int) -> None:
+def _child_main(conn: Connection, parent: int, tmp_root: str, nice: int, log_level: int,
+                preload: tuple[str, ...]) -> None:
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s [sandbox %(process)d] %(name)s: "
                                                 "%(message)s")
     tmp = tmp_dir(Path(tmp_root), os.getpid())
@@ -96,6 +97,11 @@ def _child_main(conn: Connection, parent: int, tmp_root: str, nice: int, log_lev
     if nice:
         os.nice(nice)
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+    for name in preload:  # Lambda's init phase: import the handlers before the first invocation waits
+        with contextlib.suppress(Exception):  # a broken one fails as Lambda would, when invoked
+            from cloud.functions import resolve
+
+            resolve(name)
     while True:
         try:
             job = conn.recv()
@@ -112,12 +118,13 @@ def _child_main(conn: Connection, parent: int, tmp_root: str, nice: int, log_lev
 class Sandbox:
     """A child process that runs invocations one at a time; :meth:`invoke` kills it on timeout."""
 
-    def __init__(self, tmp_root: Path, *, nice: int = 0) -> None:
+    def __init__(self, tmp_root: Path, *, nice: int = 0, preload: tuple[str, ...] = ()) -> None:
         self.tmp_root = Path(tmp_root)
+        self._kill_lock = threading.Lock()
         self._conn, child_conn = _SPAWN.Pipe()
         self.process = _SPAWN.Process(target=_child_main, name="corb-sandbox", daemon=True,
                                       args=(child_conn, os.getpid(), str(self.tmp_root), nice,
-                                            logging.getLogger().level))
+                                            logging.getLogger().level, tuple(preload)))
         self.process.start()
         child_conn.close()
         self._tmp: Path | None = tmp_dir(self.tmp_root, self.process.pid)
@@ -148,14 +155,18 @@ class Sandbox:
         return Outcome(error=error_payload(exc, request_id, "Sandbox.Timedout"))
 
     def kill(self) -> None:
-        """Stop the child at once (SIGKILL) and remove its temp directory."""
-        if self.process.is_alive():
-            self.process.kill()
-        self.process.join(5)
-        self._conn.close()
-        if self._tmp is not None:
-            shutil.rmtree(self._tmp, ignore_errors=True)
-            self._tmp = None
+        """Stop the child at once (SIGKILL) and remove its temp directory. Idempotent, and safe to call
+        from another thread while :meth:`invoke` waits (``LocalRuntime.stop`` does)."""
+        with self._kill_lock:
+            if self.process.is_alive():
+                self.process.kill()
+            self.process.join(5)
+            if not self._conn.closed:
+                with contextlib.suppress(OSError):
+                    self._conn.close()
+            if self._tmp is not None:
+                shutil.rmtree(self._tmp, ignore_errors=True)
+                self._tmp = None
 
     def close(self) -> None:
         """Ask an idle child to exit; kill it if it does not within a second."""
@@ -166,14 +177,18 @@ class Sandbox:
 
 
 def alive(pid: int) -> bool:
-    """Whether process ``pid`` exists (a stale temp folder's owner, or a test's check)."""
+    """Whether process ``pid`` is running (a zombie, dead but not yet reaped, is not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc (not Linux): it exists
+    return state != "Z"
 
 
 def remove_stale_tmp(tmp_root: Path) -> int:

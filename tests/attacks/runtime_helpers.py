@@ -108,10 +108,16 @@ class Serve:
             return response.status
 
     def group(self) -> list[int]:
-        """Every live process in serve's process group (itself, gunicorn, the runtime, sandboxes)."""
-        out = subprocess.run(["ps", "-o", "pid=", "--sid", str(self.proc.pid)],
-                             capture_output=True, text=True)
-        return [int(p) for p in out.stdout.split()]
+        """Every live process in serve's session (itself, gunicorn, the runtime, sandboxes), from /proc."""
+        pids = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[3]) == self.proc.pid and fields[0] != "Z":  # session id; zombies are gone
+                pids.append(int(stat.parent.name))
+        return pids
 
     def terminate(self, timeout: float = 15) -> float:
         """SIGTERM; returns how long it took to exit."""
