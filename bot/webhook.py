@@ -176,9 +176,10 @@ def _storage_failed(exc: SQLAlchemyError) -> Response:
     """The database refused a read or write (disk full, read-only, gone): nothing was stored, so ask
     Twilio to try again later (503 + Retry-After; Twilio retries 5xx when the webhook URL's connection
     overrides ask it to, and calls the fallback URL otherwise) and say in the log what really happened."""
-    sid = request.form.get("MessageSid", "")[:40]
-    log.error("could not store %s %s from %s, answered 503 for Twilio to retry: %s", request.path,
-              sid or "request", request.form.get("From", "")[:40], getattr(exc, "orig", None) or exc)
+    sid, sender = request.form.get("MessageSid", "")[:40], request.form.get("From", "")[:40]
+    what = " ".join(filter(None, [request.path, sid, sender and f"from {sender}"]))
+    log.error("could not store %s, answered 503 for Twilio to retry: %s", what,
+              getattr(exc, "orig", None) or exc)
     response = twiml()
     response.status_code = 503
     response.headers["Retry-After"] = str(RETRY_AFTER_S)

@@ -163,7 +163,7 @@ def _limit_body() -> None:
         environ["wsgi.input"] = io.BytesIO(bytes(data))
 
 
-def _http_error(error: HTTPException) -> Response | HTTPException | tuple[str, int]:
+def _http_error(error: HTTPException) -> Response:
     """JSON under ``/api/`` (also for 404, 405 and 500); a styled page for the admin; else Flask's own."""
     code = error.code or 500
     if request.path.startswith("/api/"):
@@ -174,8 +174,7 @@ def _http_error(error: HTTPException) -> Response | HTTPException | tuple[str, i
         for name in ("Allow", "WWW-Authenticate", "Retry-After"):
             if name in original:
                 response.headers[name] = original[name]
-        return response
-    if request.path.startswith(HTML_ERROR_PREFIXES):
+    elif request.path.startswith(HTML_ERROR_PREFIXES):
         response = make_response(render_template("error.html", code=code, name=error.name,
                                                  description=error.description), code)
     else:

@@ -77,6 +77,7 @@ def test_four_100_mb_posts_do_not_grow_memory(served) -> None:
     finally:
         tracemalloc.stop()
     # Werkzeug's server drains an unread body 10 MB at a time after answering (so the client sees the
-    # 413, not a reset): that, not the body, is the most one refused connection holds.
-    assert peak < 48 * 1024 * 1024, f"{peak / 1e6:.0f} MB allocated while refusing four 100 MB bodies"
+    # 413, not a reset), in a thread per connection: that, not the body, is what refusing holds (about
+    # 40 MB for the four here; reading one body before refusing it allocates its 100 MB).
+    assert peak < 80 * 1024 * 1024, f"{peak / 1e6:.0f} MB allocated while refusing four 100 MB bodies"
     del answer
