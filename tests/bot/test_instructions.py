@@ -14,7 +14,7 @@ from bot.models import Camera, CleaningRequest, Subscription, User
 from tests.bot.conftest import ADMIN, CLEANER, MEMBER, analysed, outbox, segment_result, settle
 
 # "Text DONE 7 when finished", "text UNSUBSCRIBE ALL, then ...": the upper-case words after "text".
-INSTRUCTION = re.compile(r"\b[Tt]ext ((?:[A-Z][A-Z0-9-]*|\d+)(?: (?:[A-Z][A-Z0-9-]*|\d+))*)")
+INSTRUCTION = re.compile(r"\b(?:[Tt]ext|Try) ((?:[A-Z][A-Z0-9-]*|\d+)(?: (?:[A-Z][A-Z0-9-]*|\d+))*)")
 
 
 def instructions(body: str) -> list[str]:
@@ -163,3 +163,11 @@ def test_done_without_a_number_closes_the_only_open_request_or_asks_which(sms, s
     example = answer.split("e.g. ")[1].removesuffix(".")  # the example to follow: "DONE 2"
     assert send(CLEANER, example) == replies.request_closed(2)
     assert send(CLEANER, "done") == replies.request_closed(3)
+
+
+def test_the_camera_list_suggests_a_status_that_works(sms, services, people, runtime) -> None:
+    send = texting(sms, runtime, services)
+    listing = send(MEMBER, "cameras")
+    [suggestion] = instructions(listing)
+    assert suggestion == "STATUS KITCHEN"
+    assert send(MEMBER, suggestion) == "Kitchen: no video analysed yet."
