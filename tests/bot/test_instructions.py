@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from bot import replies
 from bot.models import Camera, CleaningRequest, Subscription, User
+from cloud.models import Invocation
 from tests.bot.conftest import ADMIN, CLEANER, MEMBER, analysed, outbox, segment_result, settle
 
 # "Text DONE 7 when finished", "text UNSUBSCRIBE ALL, then ...": the upper-case words after "text".
@@ -156,6 +157,10 @@ def test_done_without_a_number_closes_the_only_open_request_or_asks_which(sms, s
     assert send(CLEANER, "done") == replies.NONE_OPEN
     send(MEMBER, "request cleaning lobby")
     assert send(CLEANER, "done") == replies.request_closed(1)
+    with services.sessions() as s:  # the function's result names the request it closed, for the Events page
+        results = [r for (r,) in s.execute(select(Invocation.result).where(
+            Invocation.function == "bot.handlers.cleaning.close_request"))]
+    assert any('"request_id": 1' in (r or "") for r in results), results
     send(MEMBER, "request cleaning lobby")
     send(ADMIN, "request cleaning kitchen")
     answer = send(CLEANER, "done")
