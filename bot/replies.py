@@ -138,7 +138,8 @@ def cameras(items: Sequence[tuple[str, str, str]]) -> str:
         return NO_CAMERAS
     parts = [f"{slug} ({gsm(name)}{', ' + gsm(area) if area and area.lower() != name.lower() else ''})"
              for slug, name, area in items]
-    return fit("Cameras: " + "; ".join(parts) + ". Try STATUS <camera>.")
+    # A real example, not a placeholder: texted back verbatim, it works.
+    return fit("Cameras: " + "; ".join(parts) + f". Try STATUS {items[0][0].upper()}.")
 
 
 # -- snapshots and alerts -----------------------------------------------------------------------------

@@ -12,7 +12,7 @@
 # Safe to run again: everything is an upsert, and a server already running is reused.
 # Each step is one function; main() lists them in order, so a step is added with one line there.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . scripts/pip-install.sh
 
 PY=${PYTHON:-python3}
@@ -206,4 +206,7 @@ main() {
   summary
 }
 
-main "$@"
+# Run when executed; when sourced (the tests call single steps), only define the steps.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  main "$@"
+fi

@@ -157,7 +157,9 @@ def send_report(event: dict, context: Any = None) -> dict:
 
 
 # -- 4. close -----------------------------------------------------------------------------------------
-def close(s: Session, cleaner: User | None, number: int | None) -> list[Reply]:
+def close(s: Session, cleaner: User | None, number: int | None,
+          closed: list[int] | None = None) -> list[Reply]:
+    """Close request ``number`` (None: the only open one), appending its id to ``closed``."""
     if cleaner is None:
         return []
     if cleaner.role != Role.cleaner:
@@ -174,6 +176,8 @@ def close(s: Session, cleaner: User | None, number: int | None) -> list[Reply]:
     if req.status == "done":
         return [Reply(cleaner.phone, replies.request_already_closed(number))]
     req.status, req.closed_at, req.closed_by_id = "done", utcnow(), cleaner.id
+    if closed is not None:
+        closed.append(req.id)
     out = [Reply(cleaner.phone, replies.request_closed(number))]
     requester = req.requester
     if requester and requester.id != cleaner.id and not requester.opted_out:
@@ -185,7 +189,8 @@ def close_request(event: dict, context: Any = None) -> dict:
     payload = unwrap(event)
     number = payload.get("number")
     number = int(number) if isinstance(number, int | str) and str(number).isdecimal() else None
+    closed: list[int] = []
     act_once("cleaning.close", dedupe_key(event, payload, "message_sid"),
-             lambda s: close(s, user_by_phone(s, payload.get("sender")), number))
-    return {"command_type": "cleaning_closed", "request_id": number}
+             lambda s: close(s, user_by_phone(s, payload.get("sender")), number, closed))
+    return {"command_type": "cleaning_closed", "request_id": closed[0] if closed else number}
 

@@ -108,7 +108,7 @@ def test_corb_sms_finds_the_server_of_its_data_directory_on_any_port(live_server
     out = corb("sms", MEMBER, "cameras")
     # The handler's answer, once; nothing that reads as "nothing came back" or "not sent yet".
     assert out.stdout.splitlines() == ["> cameras", "< Cameras: kitchen (Kitchen); lobby (Lobby). "
-                                       "Try STATUS <camera>."]
+                                       "Try STATUS KITCHEN."]
     out = corb("sms", STRANGER, "status")
     assert out.stdout.splitlines() == ["> status", f"< {replies.REFUSAL}"]
     out = corb("outbox", "--to", MEMBER, "--json")

@@ -11,10 +11,11 @@ from sqlalchemy import select
 
 from bot import replies
 from bot.models import Camera, CleaningRequest, Subscription, User
+from cloud.models import Invocation
 from tests.bot.conftest import ADMIN, CLEANER, MEMBER, analysed, outbox, segment_result, settle
 
 # "Text DONE 7 when finished", "text UNSUBSCRIBE ALL, then ...": the upper-case words after "text".
-INSTRUCTION = re.compile(r"\b[Tt]ext ((?:[A-Z][A-Z0-9-]*|\d+)(?: (?:[A-Z][A-Z0-9-]*|\d+))*)")
+INSTRUCTION = re.compile(r"\b(?:[Tt]ext|Try) ((?:[A-Z][A-Z0-9-]*|\d+)(?: (?:[A-Z][A-Z0-9-]*|\d+))*)")
 
 
 def instructions(body: str) -> list[str]:
@@ -156,6 +157,10 @@ def test_done_without_a_number_closes_the_only_open_request_or_asks_which(sms, s
     assert send(CLEANER, "done") == replies.NONE_OPEN
     send(MEMBER, "request cleaning lobby")
     assert send(CLEANER, "done") == replies.request_closed(1)
+    with services.sessions() as s:  # the function's result names the request it closed, for the Events page
+        results = [r for (r,) in s.execute(select(Invocation.result).where(
+            Invocation.function == "bot.handlers.cleaning.close_request"))]
+    assert any('"request_id": 1' in (r or "") for r in results), results
     send(MEMBER, "request cleaning lobby")
     send(ADMIN, "request cleaning kitchen")
     answer = send(CLEANER, "done")
@@ -163,3 +168,11 @@ def test_done_without_a_number_closes_the_only_open_request_or_asks_which(sms, s
     example = answer.split("e.g. ")[1].removesuffix(".")  # the example to follow: "DONE 2"
     assert send(CLEANER, example) == replies.request_closed(2)
     assert send(CLEANER, "done") == replies.request_closed(3)
+
+
+def test_the_camera_list_suggests_a_status_that_works(sms, services, people, runtime) -> None:
+    send = texting(sms, runtime, services)
+    listing = send(MEMBER, "cameras")
+    [suggestion] = instructions(listing)
+    assert suggestion == "STATUS KITCHEN"
+    assert send(MEMBER, suggestion) == "Kitchen: no video analysed yet."
