@@ -12,8 +12,10 @@ benchmarks and the live agent share it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # numpy only where keyframes are compared: `corb --help` stays light
+    import numpy as np
 
 SMALL_SIZE = (96, 54)  # width, height of the keyframe copy compared for change (16:9; other shapes fit)
 
@@ -32,6 +34,8 @@ class SegmentSettings:
 
 def changed(previous: np.ndarray | None, current: np.ndarray, settings: SegmentSettings) -> bool:
     """True if two small grayscale keyframe copies differ by more than sensor noise."""
+    import numpy as np
+
     if previous is None or previous.shape != current.shape:
         return False
     diff = np.abs(previous.astype(np.int16) - current.astype(np.int16)) > settings.pixel_threshold

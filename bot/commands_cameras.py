@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy import select
 
 from agent.redact import redact_url
 from agent.settings import SLUG, ConfigError, check_stream_url
@@ -64,6 +63,8 @@ def cameras() -> None:
 def cameras_add(slug: str, name: str | None, area: str, zone: str | None, stream: str | None,
                 substream: str | None) -> None:
     """Register camera SLUG (lower case letters, digits, dashes), or update its name, area, zone, streams."""
+    from sqlalchemy import select
+
     from bot.camera_config import SettingsNotSaved, camera_transaction
     from bot.models import Camera
     from cloud.camera_settings import CameraSettings, ZoneError, format_zone, parse_zone
@@ -104,6 +105,8 @@ def cameras_add(slug: str, name: str | None, area: str, zone: str | None, stream
 @cameras.command("list")
 def cameras_list() -> None:
     """List cameras, when each last sent a segment, its counting zone and its streams (passwords hidden)."""
+    from sqlalchemy import select
+
     from bot.models import Camera
     from cloud.camera_settings import format_zone, load_settings
 
@@ -123,6 +126,8 @@ def cameras_list() -> None:
 
 
 def _sources_from_db(slugs: tuple[str, ...]) -> list[Any]:
+    from sqlalchemy import select
+
     from agent.settings import CameraSource
     from bot.models import Camera
 
@@ -219,6 +224,8 @@ def cameras_run(slugs: tuple[str, ...], config_file: Path | None, follow: bool) 
 def _streams_in_db() -> list[Any] | None:
     """Every camera with a usable stream, as ``--follow`` reads them; a bad one is logged and left out.
     None when the database cannot be read (it may be restarting): the caller keeps what it records."""
+    from sqlalchemy import select
+
     from agent.settings import CameraSource
     from bot.models import Camera
 

@@ -54,8 +54,10 @@ def _cpus() -> int:
                    "still), so webhooks are answered first when the machine is busy.")
 def serve(host: str, port: int | None, web_workers: int | None, workers: int | None,
           detection_workers: int | None, runtime_nice: int) -> None:
-    """Run everything on this machine: gunicorn for the web app, and the local runtime and bucket watcher
-    in their own processes (see bot/serve.py)."""
+    """Run all of Corb on this machine: web app, functions and camera agent.
+
+    Each in its own processes (see bot/serve.py): gunicorn for the web app; the local runtime and the
+    bucket watcher; the camera agent for the cameras that have a stream."""
     from bot.serve import Supervisor, bind, default_children
     from cloud.config import load_config
 
