@@ -208,4 +208,5 @@ def build_payload(result: SegmentResult, *, bucket: str, key: str, etag: str, sn
         "timings_ms": s["timings_ms"],
         "capped": result.capped,
         "zone": s["zone"],
+        "video": s.get("video"),
     }

@@ -47,7 +47,10 @@ def test_a_segment_is_analysed_and_its_snapshot_and_result_stored(bucket: Folder
     assert payload["segment_key"] == KEY and payload["etag"] == etag
     assert payload["start_time"] == "2026-11-27T10:00:00.000Z"
     assert payload["end_time"] == "2026-11-27T10:00:07.142Z"
-    assert payload["frames_decoded"] == 50 and payload["frames_analysed"] == len(payload["counts"]) == 15
+    assert payload["video"]["frames_in_track"] == 50
+    assert payload["frames_analysed"] == len(payload["counts"]) == 15
+    assert payload["video"]["width"] == 768 and payload["video"]["height"] == 576
+    assert payload["video"]["fps"] == pytest.approx(7.0) and payload["video"]["bitrate"] > 100_000
     assert payload["peak"] == max(payload["counts"]) >= 5 and payload["unique_people"] >= 6
     assert payload["snapshot_key"] == snapshot_key and payload["result_key"] == result_key
     assert payload["model"].startswith("nanodet") and payload["timings_ms"]["total"] > 0
@@ -77,7 +80,7 @@ def test_a_new_version_of_the_same_key_is_analysed_again(bucket: FolderBucket, c
     handle_records([upload(bucket, KEY)], bucket, detector=counting)
     shorter = write_video(tmp_path / "short.mkv", clip_frames(10))
     again = handle_records([upload(bucket, KEY, shorter)], bucket, detector=counting)
-    assert again["duplicate"] is False and again["frames_decoded"] == 10
+    assert again["duplicate"] is False and again["video"]["frames_in_track"] == 10
     assert len([k for k in keys(bucket) if k.startswith("results/")]) == 2
 
 
