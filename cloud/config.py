@@ -31,6 +31,8 @@ class Config:
     media_url_ttl: int = 3600  # seconds a media link stays valid
     alert_cooldown_s: int = 600
     retention_days: int = 30
+    segment_days: int = 1  # raw camera segments where nothing was detected (cameras/: S3 lifecycle)
+    footage_days: int = 7  # raw segments where people were detected (copied to footage/)
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -87,5 +89,7 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         media_url_ttl=int(env.get("CORB_MEDIA_TTL", "3600")),
         alert_cooldown_s=int(env.get("CORB_ALERT_COOLDOWN", "600")),
         retention_days=int(env.get("CORB_RETENTION_DAYS", "30")),
+        segment_days=int(env.get("CORB_SEGMENT_DAYS", "1")),
+        footage_days=int(env.get("CORB_FOOTAGE_DAYS", "7")),
         extra={k: v for k, v in env.items() if k.startswith("CORB_")},
     )

@@ -2,8 +2,9 @@
 
 For each new ``cameras/<camera>/<segment>`` object: read the camera's settings (its counting zone, see
 :mod:`cloud.camera_settings`), download the segment to a temp file (streamed: segments can be large),
-analyse it, store the annotated best frame and a result JSON, and return the result, which the Lambda
-onSuccess destination carries onto the bus. A corrupt, empty or non-video object raises
+analyse it, copy it to ``footage/`` when people were seen (kept longer, see :mod:`cloud.lifecycle`), store
+the annotated best frame and a result JSON, and return the result, which the Lambda onSuccess destination
+carries onto the bus. A corrupt, empty or non-video object raises
 :class:`detection.video.VideoError`; the runtime retries, then hands it to onFailure (dead letters).
 
 Idempotent per bucket + key + eTag (S3 delivers at least once): the result JSON is written last, as the commit
@@ -21,6 +22,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
 import tempfile
 import threading
 from collections.abc import Iterable, Mapping
@@ -29,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
 from cloud.bucket import NoSuchKey
+from cloud.lifecycle import footage_key
 
 if TYPE_CHECKING:
     from cloud.bucket import Bucket
@@ -39,6 +43,31 @@ log = logging.getLogger(__name__)
 
 KIND = "segment_analysed"
 CAMERAS_PREFIX = "cameras/"
+TMP_PREFIX = "corb-segment-"  # + the pid of the process that downloaded it
+
+
+def remove_stale_downloads(tmp_dir: str | None = None) -> int:
+    """Delete the segment copies of processes that are gone (a kill -9 skips the cleanup): a warm Lambda's
+    /tmp and a long-running ``corb serve`` would otherwise fill up. Live processes' copies stay."""
+    removed = 0
+    root = Path(tmp_dir or tempfile.gettempdir())
+    for path in root.glob(f"{TMP_PREFIX}*"):
+        pid = path.name[len(TMP_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 _bucket: Bucket | None = None
 _bucket_lock = threading.Lock()
@@ -150,7 +179,8 @@ def process(bucket: Bucket, key: str, *, etag: str = "", detector: Detector | No
 
     camera = segment_names(key)[0]  # type: ignore[index]  # _accept checked the key
     settings = load_settings(bucket, camera)
-    with tempfile.TemporaryDirectory(prefix="corb-segment-") as tmp:
+    remove_stale_downloads()
+    with tempfile.TemporaryDirectory(prefix=f"{TMP_PREFIX}{os.getpid()}-") as tmp:
         path = Path(tmp) / ("segment" + PurePosixPath(key).suffix.lower())
         try:
             info = bucket.download(key, path)
@@ -169,11 +199,16 @@ def process(bucket: Bucket, key: str, *, etag: str = "", detector: Detector | No
 
     payload = build_payload(result, bucket=bucket.name, key=key, etag=etag, snapshot_key=snapshot_key,
                             result_key=result_key)
+    if result.peak > 0:  # kept for CORB_FOOTAGE_DAYS; cameras/ keeps the rest CORB_SEGMENT_DAYS
+        payload["footage_key"] = footage_key(key)
+        bucket.copy(key, payload["footage_key"])
     bucket.put(snapshot_key, result.snapshot_jpeg, "image/jpeg")
     try:
         bucket.put(result_key, json.dumps(payload, separators=(",", ":")).encode(), "application/json")
     except BaseException:
         bucket.delete(snapshot_key)  # no commit marker: leave nothing half-done behind
+        if "footage_key" in payload:
+            bucket.delete(payload["footage_key"])
         raise
     log.info("s3://%s/%s: peak %d, mean %.2f, %d unique -> %s", bucket.name, key, result.peak, result.mean,
              result.unique_people, result_key)
