@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -54,7 +55,10 @@ def test_a_segment_is_analysed_and_its_snapshot_and_result_stored(bucket: Folder
     assert payload["peak"] == max(payload["counts"]) >= 5 and payload["unique_people"] >= 6
     assert payload["snapshot_key"] == snapshot_key and payload["result_key"] == result_key
     assert payload["model"].startswith("nanodet") and payload["timings_ms"]["total"] > 0
-    assert keys(bucket) == sorted([KEY, snapshot_key, result_key])
+    # People were seen: the segment is also kept under footage/ (longer than cameras/, see cloud.lifecycle).
+    footage = "footage/front door/2026-11-27T10-00-00Z.mkv"
+    assert payload["footage_key"] == footage and bucket.get(footage) == CLIP.read_bytes()
+    assert keys(bucket) == sorted([KEY, footage, snapshot_key, result_key])
     assert bucket.get(snapshot_key)[:2] == b"\xff\xd8"
     stored = json.loads(bucket.get(result_key))
     assert stored == {k: v for k, v in payload.items() if k != "duplicate"}
@@ -178,3 +182,25 @@ def test_the_cameras_counting_zone_applies_from_its_next_segment(bucket: FolderB
     assert zoned["zone"] == "0,0 0.5,0 0.5,1 0,1"
     assert 0 < zoned["peak"] < whole["peak"] and zoned["unique_people"] < whole["unique_people"]
     assert other["counts"] == whole["counts"]
+
+
+def test_an_empty_scene_is_not_copied_to_footage(bucket: FolderBucket, detector) -> None:
+    payload = handle_records([upload(bucket, KEY, DATA / "empty-scene.mkv")], bucket, detector=detector)
+    assert payload["peak"] == 0 and "footage_key" not in payload
+    assert not [k for k in keys(bucket) if k.startswith("footage/")]
+
+
+def test_segment_copies_left_by_killed_processes_are_removed(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    stale = tmp_path / f"corb-segment-{dead}-abc"
+    mine = tmp_path / f"corb-segment-{os.getpid()}-def"
+    other = tmp_path / "corb-segment-notapid"
+    for d in (stale, mine, other):
+        d.mkdir()
+        (d / "segment.mkv").write_bytes(b"x" * 1000)
+    assert handler.remove_stale_downloads(str(tmp_path)) == 1
+    assert not stale.exists() and mine.exists() and other.exists()
