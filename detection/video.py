@@ -287,16 +287,34 @@ class VideoReader:
                 key = decoded[0] if decoded else None
                 small = small_gray(key.to_ndarray(format="gray"), cfg.width) if key is not None else None
             if held is not None:
-                yield from self._emit(held, before, small, state)
+                yield from self._emit(held, before, small, state, self._packet_time(packets[0]))
                 before = held[4]
             held = (packets, keyed, index, key, small)
             index += len(packets)
             self.gops += 1
         if held is not None:
-            yield from self._emit(held, before, None, state)
+            yield from self._emit(held, before, None, state, None)
+
+    def _packet_time(self, packet: av.Packet) -> float:
+        pts = packet.pts if packet.pts is not None else packet.dts
+        return float(pts * self._time_base) - self._origin_s
+
+    def _needed(self, packets: list[av.Packet], state: _Sampler, end_s: float | None) -> list[av.Packet]:
+        """The packets up to the GOP's last frame the analysis rate takes (the rest would be decoded for
+        nothing: no later frame of this GOP is analysed, and the next GOP starts afresh at its keyframe)."""
+        if end_s is None or state.next_due is None or state.period <= 0:
+            return packets
+        if state.next_due >= end_s - _TS_EPS_S:
+            return []
+        steps = math.floor((end_s - _TS_EPS_S - state.next_due) / state.period)
+        last_due = state.next_due + steps * state.period
+        for n, packet in enumerate(packets):
+            if self._packet_time(packet) + _TS_EPS_S >= last_due:
+                return packets[:n + 1]
+        return packets
 
     def _emit(self, held: tuple, before: np.ndarray | None, after: np.ndarray | None,
-              state: _Sampler) -> Iterator[Frame]:
+              state: _Sampler, end_s: float | None) -> Iterator[Frame]:
         packets, keyed, index, key, small = held
         cfg = self.motion
 
@@ -309,7 +327,7 @@ class VideoReader:
         elif not keyed or key is None or moved(before, small) or moved(small, after) \
                 or (before is None and after is None):
             self.gops_decoded += 1
-            yield from self._sample(self._decode(packets), index, state)
+            yield from self._sample(self._decode(self._needed(packets, state, end_s)), index, state)
         else:  # static: the keyframe stands for its GOP (with 1-4 s GOPs it is always due at <= 1 fps)
             yield from self._sample([key], index, state)
 

@@ -29,10 +29,10 @@ def test_every_frame_of_the_mkv_clip_in_order_with_container_timestamps() -> Non
 def test_sampling_follows_container_time_and_decodes_every_frame() -> None:
     reader = VideoReader(CLIP, fps=2.0)
     frames = list(reader)
-    # People walk in every GOP: each is decoded in full (its keyframe twice: alone, to compare, then as
-    # the GOP's first frame); indices count every frame of the track.
+    # People walk in every GOP: each is decoded (its keyframe twice: alone, to compare, then as the GOP's
+    # first frame) up to its last sampled frame; indices count every frame of the track.
     assert reader.frames_seen == 50 and reader.gops_decoded == reader.gops == 5
-    assert reader.frames_decoded == 50 + 5
+    assert reader.frames_decoded == 50 + 5 - 3  # 3 frames after the last sampled frame of a GOP: skipped
     assert len(frames) == 15  # 7.1 s at 2 fps
     # Each analysed frame is the first at or after 0, 0.5, 1.0, ... s: the average rate is exact.
     for k, f in enumerate(frames):
