@@ -67,8 +67,9 @@ LOG_BYTES = 1024  # CloudWatch Logs per invocation
 LIFECYCLE_ROUNDING_DAYS = 0.5  # S3 expires at the midnight UTC after the rule's age: half a day on average
 
 # The compressed day: (kind, seconds) per block of 10 minutes; 10% people, 10% motion, 80% static.
-BLOCK = [("empty", 120), ("people", 20), ("empty", 90), ("tree", 30), ("empty", 60), ("people", 20),
-         ("empty", 90), ("light", 30), ("empty", 60), ("people", 20), ("empty", 60)]
+# Three events a block: people for a minute (the 7-s clip looped: they keep walking), the tree, the light.
+BLOCK = [("empty", 150), ("people", 60), ("empty", 150), ("tree", 30), ("empty", 90), ("light", 30),
+         ("empty", 90)]
 
 
 @dataclass
@@ -216,6 +217,31 @@ def run_day(work: Path, minutes: int) -> tuple[Measured, list[dict], list[tuple[
     return m, results, spans
 
 
+def minutes_as_ingested(work: Path, feed: Path) -> dict[str, float]:
+    """CPU-s of the detection function on one static and one busy minute of the 1080p main stream alone
+    (what ``corb ingest`` of a camera's file gives it: no sub-stream), each one 60-s segment."""
+    from cloud.bucket import FolderBucket
+    from detection.handler import handle_records
+    from scripts.camera_feed import make_feed
+
+    static = work / "static-minute.mkv"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(feed), "-map", "0:0", "-t", "60", "-c", "copy",
+                    str(static)], check=True)
+    busy = work / "busy-minute.mkv"
+    if not busy.exists():
+        make_feed(busy, [("people", 60.0)], size="1920x1080", fps=15.0, gop=30, bitrate="4M")
+    bucket = FolderBucket(work / "ingest-bucket")
+    out = {}
+    for name, path in (("static", static), ("busy", busy)):
+        key = f"cameras/ingest/2026-11-30T07-00-00.000Z-{name}.mkv"
+        info = bucket.upload(path, key)
+        c0 = _cpu()
+        payload = handle_records([record(key, info.etag, info.size, bucket.name)], bucket)
+        out[name] = round(_cpu() - c0, 2)
+        out[f"{name}_peak"] = payload["peak"]
+    return out
+
+
 def check(results: list[dict], spans: list[tuple[str, float, float]]) -> dict:
     """Every people scene alerted, by the alerts handler's rule; no alert outside them; latencies."""
     from bot.handlers.alerts import people_appeared
@@ -328,6 +354,7 @@ def main() -> int:
     t0 = time.perf_counter()
     m, results, spans = run_day(work, args.minutes)
     verdict = check(results, spans)
+    ingest = minutes_as_ingested(work, work / "day.mkv")
     bills = {arch: bill(m, segment_days=args.segment_days, footage_days=footage_days,
                         retention_days=args.retention_days, arch=arch, memory_mb=args.memory)
              for arch in ("x86", "arm64")}
@@ -337,6 +364,8 @@ def main() -> int:
         "wall_s": round(m.wall_s, 2), "cpu_s_per_video_min": round(m.cpu_s / m.video_s * 60, 3),
         "max_segment_cpu_s": round(m.max_segment_cpu_s, 2),
         "puts_by_detection": m.puts, "gets": m.gets, **verdict,
+        "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "ingested_minute_cpu_s": ingest,
         "total": {arch: round(sum(r[2] for r in rows), 2) for arch, rows in bills.items()},
         "bench_wall_s": round(time.perf_counter() - t0, 1),
     }
@@ -351,7 +380,9 @@ def main() -> int:
             f"{verdict['false_alerts']} false alerts. Settings: raw segments without people kept "
             f"{args.segment_days:g} d, with people {footage_days:g} d, snapshots/results "
             f"{args.retention_days:g} d"
-            f"; detection Lambda {args.memory} MB.\n\n"
+            f"; detection Lambda {args.memory} MB (the bench process's peak RSS: {summary['max_rss_mb']} MB)."
+            f" One minute of the 1080p main stream alone, as `corb ingest` gives it: static "
+            f"{ingest['static']} CPU-s, busy (people walking) {ingest['busy']} CPU-s.\n\n"
             f"**{cheaper}** (the cheaper; the other architecture's total is "
             f"${sum(r[2] for r in bills[other]):.2f}):\n\n{table(bills[cheaper])}")
     print(text)

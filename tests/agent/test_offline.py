@@ -40,12 +40,10 @@ def packets(path: Path, track: int) -> list[av.Packet]:
 
 
 def test_cuts_fall_where_the_agents_policy_puts_them(segments: list) -> None:
-    starts = [s.start_s for s in segments]
     # Static until the people walk in at 8 s (a keyframe every 2 s): cut there, then at every keyframe
-    # while the change lasts and quick_s after it, then one long segment to the end.
-    assert starts[:2] == [0.0, 8.0]
-    assert all(b - a == pytest.approx(2.0) for a, b in zip(starts[1:-1], starts[2:], strict=True))
-    assert 12.0 <= starts[-1] <= 16.0  # quick_s (4 s) after the last change, no more cuts
+    # for quick_s (4 s), then one long segment to the end although people keep walking.
+    assert [s.start_s for s in segments] == [0.0, 8.0, 10.0]
+    assert [s.end_s for s in segments[:2]] == [8.0, 10.0]
     assert segments[-1].end_s == pytest.approx(18.0, abs=0.15)
 
 
@@ -75,7 +73,7 @@ def test_detection_analyses_the_sub_stream_and_draws_on_the_main_one(segments: l
     from detection.pipeline import default_detector
 
     detector = default_detector()
-    people = next(s for s in segments if s.start_s == 8.0)
+    people = segments[1]
     result = analyse(people.path, camera="lobby", detector=detector)
     assert result.extra["video"]["analysed_track"] == "sub"
     assert (result.width, result.height) == (480, 360) and result.extra["video"]["codec"] == "h264"
