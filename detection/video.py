@@ -209,6 +209,18 @@ class VideoReader:
             return previous + step
         return ts
 
+    def _decode_packet(self, packet: av.Packet | None) -> list[av.VideoFrame]:
+        """The frames one packet completes (None: the decoder's last ones); a damaged packet gives none."""
+        t0 = time.perf_counter()
+        try:
+            out = list(self._stream.codec_context.decode(packet))
+        except av.FFmpegError as exc:
+            log.debug("%s: undecodable packet skipped (%s)", self.name, exc)
+            out = []
+        self.frames_decoded += len(out)
+        self.decode_s += time.perf_counter() - t0
+        return out
+
     def _decode(self, packets: list[av.Packet]) -> list[av.VideoFrame]:
         """Decode a run of packets that starts at a keyframe (or the file's start) and drain the decoder,
         so the next run starts clean; damaged packets are skipped, as a player would."""
@@ -272,10 +284,13 @@ class VideoReader:
         try:
             if self.skip_static:
                 yield from self._iter_skipping(state)
-            else:
+            else:  # every frame is decoded: one continuous run, no drain between GOPs
                 for packets, _ in self._packets():
-                    yield from self._sample(self._decode(packets), index, state)
-                    index += len(packets)
+                    for packet in packets:
+                        frames = self._decode_packet(packet)
+                        yield from self._sample(frames, index, state)
+                        index += len(frames)
+                yield from self._sample(self._decode_packet(None), index, state)
         finally:
             self.close()
         self._check_complete()
