@@ -67,9 +67,9 @@ LOG_BYTES = 1024  # CloudWatch Logs per invocation
 LIFECYCLE_ROUNDING_DAYS = 0.5  # S3 expires at the midnight UTC after the rule's age: half a day on average
 
 # The compressed day: (kind, seconds) per block of 10 minutes; 10% people, 10% motion, 80% static.
-# Three events a block: people for a minute (the 7-s clip looped: they keep walking), the tree, the light.
-BLOCK = [("empty", 150), ("people", 60), ("empty", 150), ("tree", 30), ("empty", 90), ("light", 30),
-         ("empty", 90)]
+# Four events a block: people twice for 30 s (the 7-s clip looped: they keep walking), the tree, the light.
+BLOCK = [("empty", 120), ("people", 30), ("empty", 120), ("tree", 30), ("empty", 90), ("people", 30),
+         ("empty", 90), ("light", 30), ("empty", 60)]
 
 
 @dataclass
@@ -174,7 +174,8 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def run_day(work: Path, minutes: int) -> tuple[Measured, list[dict], list[tuple[str, float, float]]]:
+def run_day(work: Path, minutes: int, keep_segments: bool = True
+            ) -> tuple[Measured, list[dict], list[tuple[str, float, float]]]:
     from agent.offline import split
     from agent.segmenter import SegmentPolicy
     from cloud.bucket import FolderBucket
@@ -196,7 +197,8 @@ def run_day(work: Path, minutes: int) -> tuple[Measured, list[dict], list[tuple[
         key = f"cameras/lobby/{seg.path.name}"
         info = bucket.inner.upload(seg.path, key)  # the agent's PUT, counted below
         c0, w0, p0, g0, b0 = _cpu(), time.perf_counter(), bucket.puts, bucket.gets, bucket.written
-        payload = handle_records([record(key, info.etag, info.size, bucket.name)], bucket)
+        payload = handle_records([record(key, info.etag, info.size, bucket.name)], bucket,
+                                 keep_segments=keep_segments)
         cpu, wall = _cpu() - c0, time.perf_counter() - w0
         m.segments += 1
         m.segment_bytes += info.size
@@ -279,9 +281,10 @@ def bill(m: Measured, *, segment_days: float, footage_days: float, retention_day
     price = PRICE["lambda_gb_s"][arch]
     gb_month = 1e-9
     day = 86400
-    static_bytes = (m.segment_bytes - m.people_segment_bytes) * k
+    all_bytes = m.segment_bytes * k
     people_bytes = m.people_segment_bytes * k
-    stored = (static_bytes / MONTH_S * day * (segment_days + LIFECYCLE_ROUNDING_DAYS)
+    raw_days = segment_days + LIFECYCLE_ROUNDING_DAYS if segment_days > 0 else 0.0  # 0: deleted at once
+    stored = (all_bytes / MONTH_S * day * raw_days
               + people_bytes / MONTH_S * day * (footage_days + LIFECYCLE_ROUNDING_DAYS)
               + m.written_bytes * k / MONTH_S * day * (retention_days + LIFECYCLE_ROUNDING_DAYS))
     puts = seg_n + m.puts * k
@@ -301,8 +304,8 @@ def bill(m: Measured, *, segment_days: float, footage_days: float, retention_day
         ("EventBridge", f"2 destination records per segment = {events:,.0f} x $1.00/M",
          events * PRICE["events"]),
         ("S3 storage",
-         f"video without people {static_bytes / MONTH_S * day * gb_month:.1f} GB/day x "
-         f"{segment_days + LIFECYCLE_ROUNDING_DAYS:g} d + with people "
+         f"raw video {all_bytes / MONTH_S * day * gb_month:.1f} GB/day x {raw_days:g} d"
+         f" + footage with people "
          f"{people_bytes / MONTH_S * day * gb_month:.1f} GB/day x "
          f"{footage_days + LIFECYCLE_ROUNDING_DAYS:g} d"
          f" + snapshots/results {m.written_bytes * k / MONTH_S * day * gb_month:.2f} GB/day x "
@@ -338,26 +341,34 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=int, default=10, help="video to build and analyse (blocks of 10)")
     parser.add_argument("--work", type=Path, help="keep the feed and segments here (default: a temp dir)")
-    parser.add_argument("--segment-days", type=float, default=1.0, help="raw segments without people")
-    parser.add_argument("--footage-days", type=float, default=None, help="segments with people")
-    parser.add_argument("--retention-days", type=float, default=30.0, help="snapshots and results")
+    parser.add_argument("--segment-days", type=int, default=None, help="raw segments (default: setting's)")
+    parser.add_argument("--footage-days", type=int, default=None, help="segments with people")
+    parser.add_argument("--retention-days", type=int, default=None, help="snapshots and results")
     parser.add_argument("--memory", type=int, default=1769, help="the detection Lambda's MB")
     parser.add_argument("--write-docs", action="store_true", help="update docs/deploy.md's cost table")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     from cloud.config import Config
 
-    footage_days = args.footage_days if args.footage_days is not None else Config.footage_days
+    segment_days = Config.segment_days if args.segment_days is None else args.segment_days
+    footage_days = Config.footage_days if args.footage_days is None else args.footage_days
+    retention_days = Config.retention_days if args.retention_days is None else args.retention_days
     tmp = None if args.work else tempfile.TemporaryDirectory(prefix="corb-cost-")
     work = args.work or Path(tmp.name)  # type: ignore[union-attr]
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    m, results, spans = run_day(work, args.minutes)
+    m, results, spans = run_day(work, args.minutes, keep_segments=segment_days > 0)
     verdict = check(results, spans)
     ingest = minutes_as_ingested(work, work / "day.mkv")
-    bills = {arch: bill(m, segment_days=args.segment_days, footage_days=footage_days,
-                        retention_days=args.retention_days, arch=arch, memory_mb=args.memory)
+    bills = {arch: bill(m, segment_days=segment_days, footage_days=footage_days,
+                        retention_days=retention_days, arch=arch, memory_mb=args.memory)
              for arch in ("x86", "arm64")}
+    scenarios = []  # the same measurements under other retention settings: what each setting costs
+    for seg_d, foot_d in ((1, 7), (1, 3), (0, 7), (0, 3), (0, 1)):
+        totals = [sum(r[2] for r in bill(m, segment_days=seg_d, footage_days=foot_d,
+                                         retention_days=retention_days, arch=a, memory_mb=args.memory))
+                  for a in ("x86", "arm64")]
+        scenarios.append(f"| {seg_d} | {foot_d} | ${totals[0]:.2f} | ${totals[1]:.2f} |")
     summary = {
         "video_s": m.video_s, "segments": m.segments, "people_segments": m.people_segments,
         "segment_mb": round(m.segment_bytes / 1e6, 1), "cpu_s": round(m.cpu_s, 2),
@@ -377,14 +388,18 @@ def main() -> int:
             f"{m.video_s / 60:.0f} min of video, {m.segments} segments ({m.people_segments} with people), "
             f"{m.cpu_s:.1f} CPU-s for the detection function ({summary['cpu_s_per_video_min']} per video "
             f"minute); {verdict['alerted']}/{verdict['appearances']} appearances alerted, "
-            f"{verdict['false_alerts']} false alerts. Settings: raw segments without people kept "
-            f"{args.segment_days:g} d, with people {footage_days:g} d, snapshots/results "
-            f"{args.retention_days:g} d"
+            f"{verdict['false_alerts']} false alerts. Settings: raw segments kept "
+            f"{segment_days} d (`CORB_SEGMENT_DAYS`), footage with people {footage_days} d "
+            f"(`CORB_FOOTAGE_DAYS`), "
+            f"snapshots/results {retention_days} d"
             f"; detection Lambda {args.memory} MB (the bench process's peak RSS: {summary['max_rss_mb']} MB)."
             f" One minute of the 1080p main stream alone, as `corb ingest` gives it: static "
             f"{ingest['static']} CPU-s, busy (people walking) {ingest['busy']} CPU-s.\n\n"
             f"**{cheaper}** (the cheaper; the other architecture's total is "
-            f"${sum(r[2] for r in bills[other]):.2f}):\n\n{table(bills[cheaper])}")
+            f"${sum(r[2] for r in bills[other]):.2f}):\n\n{table(bills[cheaper])}\n\n"
+            f"The same measurements, other retention settings (snapshots/results {retention_days} d):\n\n"
+            "| `CORB_SEGMENT_DAYS` | `CORB_FOOTAGE_DAYS` | x86 | arm64 |\n| --- | --- | --- | --- |\n"
+            + "\n".join(scenarios))
     print(text)
     if args.write_docs:
         write_docs(text)

@@ -5,7 +5,7 @@ showed, by prefix, which S3 lifecycle rules can express without any request per 
 
 | prefix | what | kept (setting, default) |
 | --- | --- | --- |
-| ``cameras/`` | every segment as the camera agent uploaded it | ``CORB_SEGMENT_DAYS``, 1 |
+| ``cameras/`` | every segment as uploaded (0: deleted once analysed) | ``CORB_SEGMENT_DAYS``, 1 |
 | ``footage/`` | a copy of each segment in which people were detected | ``CORB_FOOTAGE_DAYS``, 7 |
 | ``snapshots/``, ``results/`` | every segment's annotated picture and result | ``CORB_RETENTION_DAYS``, 30 |
 
@@ -32,7 +32,9 @@ class Retention:
     retention_days: int = 30
 
     def __post_init__(self) -> None:
-        for name in ("segment_days", "footage_days", "retention_days"):
+        if self.segment_days < 0:
+            raise ValueError("segment_days must be 0 (deleted once analysed) or more")
+        for name in ("footage_days", "retention_days"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1 day (S3 lifecycle rules count whole days)")
 
@@ -49,9 +51,10 @@ class Retention:
                    int(env.get("CORB_RETENTION_DAYS", d.retention_days)))
 
     def days(self) -> dict[str, int]:
-        """Days kept per prefix."""
-        return {CAMERAS: self.segment_days, FOOTAGE: self.footage_days, SNAPSHOTS: self.retention_days,
-                RESULTS: self.retention_days}
+        """Days kept per prefix. ``segment_days=0``: the detection function deletes each segment once
+        analysed; the 1-day rule remains for segments it never analysed (a failure, a dead letter)."""
+        return {CAMERAS: max(1, self.segment_days), FOOTAGE: self.footage_days,
+                SNAPSHOTS: self.retention_days, RESULTS: self.retention_days}
 
 
 def footage_key(segment_key: str) -> str:

@@ -87,11 +87,12 @@ def _default_bucket() -> Bucket:
 
 def handle(event: Mapping[str, Any], context: object = None) -> dict:
     """Lambda entry point for S3 notifications (``{"Records": [...]}``)."""
-    return handle_records(event.get("Records") or [], _default_bucket())
+    keep = int(os.environ.get("CORB_SEGMENT_DAYS", "1")) > 0
+    return handle_records(event.get("Records") or [], _default_bucket(), keep_segments=keep)
 
 
 def handle_records(records: Iterable[Mapping[str, Any]], bucket: Bucket, *,
-                   detector: Detector | None = None) -> dict:
+                   detector: Detector | None = None, keep_segments: bool = True) -> dict:
     """Process S3 records against ``bucket``: the seam tests use (a FolderBucket, a counting detector).
 
     One analysed record returns its payload; none returns a ``segment_skipped`` payload with the reasons;
@@ -106,7 +107,8 @@ def handle_records(records: Iterable[Mapping[str, Any]], bucket: Bucket, *,
             skipped.append({"segment_key": key, "reason": reason})
             continue
         obj = record["s3"]["object"]
-        payload = process(bucket, key, etag=str(obj.get("eTag") or "").strip('"'), detector=detector)
+        payload = process(bucket, key, etag=str(obj.get("eTag") or "").strip('"'), detector=detector,
+                          keep_segment=keep_segments)
         if payload.get("kind") == KIND:
             results.append(payload)
         else:
@@ -158,8 +160,11 @@ def output_keys(key: str, etag: str) -> tuple[str, str]:
     return f"snapshots/{camera}/{stem}-{tag}.jpg", f"results/{camera}/{stem}-{tag}.json"
 
 
-def process(bucket: Bucket, key: str, *, etag: str = "", detector: Detector | None = None) -> dict:
-    """Analyse one segment version (or return its stored result) and store snapshot + result JSON."""
+def process(bucket: Bucket, key: str, *, etag: str = "", detector: Detector | None = None,
+            keep_segment: bool = True) -> dict:
+    """Analyse one segment version (or return its stored result) and store snapshot + result JSON.
+    ``keep_segment=False`` (``CORB_SEGMENT_DAYS=0``) deletes the raw segment once its result is stored:
+    only the ``footage/`` copy of a segment with people remains."""
     if not etag:  # a hand-made event: the object's current version is the one meant
         info = bucket.head(key)
         if info is None:
@@ -210,6 +215,8 @@ def process(bucket: Bucket, key: str, *, etag: str = "", detector: Detector | No
         if "footage_key" in payload:
             bucket.delete(payload["footage_key"])
         raise
+    if not keep_segment:
+        bucket.delete(key)  # after the commit marker: a retry finds the result and never needs it again
     log.info("s3://%s/%s: peak %d, mean %.2f, %d unique -> %s", bucket.name, key, result.peak, result.mean,
              result.unique_people, result_key)
     return {**payload, "duplicate": False}

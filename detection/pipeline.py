@@ -255,7 +255,8 @@ def analyse(
     mot = _mot_rows(tracking, frame_indices, frame_steps, (best_image.shape[1], best_image.shape[0]), scale)
 
     boxes = tracking.people_boxes[best_step]
-    if reader.uses_substream:  # the picture comes from the main stream: its one decode of the segment
+    if reader.uses_substream and len(boxes):  # people: draw them on the main stream's frame (its only
+        # decode); an empty scene's picture stays the sub-stream's (a fifth of the bytes, no main decode)
         t0 = time.perf_counter()
         picture = decode_frame_at(path, best_ts, limits=limits, name=name)
         reader.decode_s += time.perf_counter() - t0

@@ -39,7 +39,7 @@ def purge(event: Any = None, context: Any = None) -> dict:
     counts = {"detections": 0, "objects": 0, "processed_keys": 0, "messages_media": 0, "expired": 0}
     if isinstance(svc.bucket, FolderBucket):  # S3 runs the same rules itself (corb deploy creates them)
         config = svc.config
-        policy = Retention(max(1, config.segment_days), max(1, config.footage_days), max(1, days))
+        policy = Retention(max(0, config.segment_days), max(1, config.footage_days), max(1, days))
         counts["expired"] = expire(svc.bucket, policy, utcnow().replace(tzinfo=UTC))
 
     while True:

@@ -26,8 +26,12 @@ def test_rules_expire_each_prefix_after_its_setting() -> None:
 def test_settings_come_from_the_environment_with_defaults_and_are_checked() -> None:
     assert Retention.from_env({}) == Retention(1, 7, 30)
     assert Retention.from_env({"CORB_SEGMENT_DAYS": "3", "CORB_FOOTAGE_DAYS": "14"}) == Retention(3, 14, 30)
-    with pytest.raises(ValueError, match="segment_days must be at least 1 day"):
-        Retention(segment_days=0)
+    with pytest.raises(ValueError, match="footage_days must be at least 1 day"):
+        Retention(footage_days=0)
+    with pytest.raises(ValueError, match="segment_days must be 0"):
+        Retention(segment_days=-1)
+    # 0: the detection function deletes segments once analysed; the rule still catches the unanalysed.
+    assert Retention(segment_days=0).days()["cameras/"] == 1
 
 
 def test_expiry_follows_s3s_midnight_rule() -> None:

@@ -204,3 +204,14 @@ def test_segment_copies_left_by_killed_processes_are_removed(tmp_path: Path) -> 
         (d / "segment.mkv").write_bytes(b"x" * 1000)
     assert handler.remove_stale_downloads(str(tmp_path)) == 1
     assert not stale.exists() and mine.exists() and other.exists()
+
+
+def test_with_segment_days_0_only_the_footage_copy_remains(bucket: FolderBucket, detector) -> None:
+    people = handle_records([upload(bucket, KEY)], bucket, detector=detector, keep_segments=False)
+    empty_key = "cameras/front door/2026-11-27T10-01-00Z.mkv"
+    empty = handle_records([upload(bucket, empty_key, DATA / "empty-scene.mkv")], bucket, detector=detector,
+                           keep_segments=False)
+    assert bucket.head(KEY) is None and bucket.head(empty_key) is None
+    assert bucket.get(people["footage_key"]) == CLIP.read_bytes() and "footage_key" not in empty
+    again = handle_records([upload(bucket, KEY)], bucket, detector=detector, keep_segments=False)
+    assert again["duplicate"] is True  # S3 redelivering the event finds the result, not a missing object
