@@ -29,6 +29,7 @@ from typing import NamedTuple, TypeVar
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from detection.motion import MotionConfig, changed_fraction, small_gray
 
@@ -148,6 +149,7 @@ class VideoReader:
         self.last_timestamp_s: float | None = None
         self.capped: str | None = None  # why decoding stopped early, if it did
         self._container = self._open()
+        self._reformatter = VideoReformatter()
         try:
             main, sub = video_tracks(self._container)
         except ValueError:
@@ -193,12 +195,13 @@ class VideoReader:
         if frame.width * frame.height > self.limits.max_pixels:
             raise VideoError(f"{self.name}: a frame is {frame.width}x{frame.height}, over the pixel limit")
         side = max(frame.width, frame.height)
+        # One reformatter per reader: swscale's context is reused (a new one per frame costs ~40% more).
         if side > self.limits.max_side:  # swscale shrinks while converting: one pass, no full-size copy
             scale = self.limits.max_side / side
-            return frame.to_ndarray(width=max(1, round(frame.width * scale)),
-                                    height=max(1, round(frame.height * scale)),
-                                    format="bgr24", interpolation="AREA")
-        return frame.to_ndarray(format="bgr24")
+            return self._reformatter.reformat(frame, width=max(1, round(frame.width * scale)),
+                                              height=max(1, round(frame.height * scale)),
+                                              format="bgr24", interpolation="AREA").to_ndarray()
+        return self._reformatter.reformat(frame, format="bgr24").to_ndarray()
 
     def _time(self, pts: int | None, previous: float | None) -> float:
         step = 1.0 / (self.analysed.fps or _FALLBACK_FPS)
@@ -221,21 +224,14 @@ class VideoReader:
         self.decode_s += time.perf_counter() - t0
         return out
 
-    def _decode(self, packets: list[av.Packet]) -> list[av.VideoFrame]:
+    def _decode(self, packets: list[av.Packet]) -> Iterator[av.VideoFrame]:
         """Decode a run of packets that starts at a keyframe (or the file's start) and drain the decoder,
-        so the next run starts clean; damaged packets are skipped, as a player would."""
-        ctx = self._stream.codec_context
-        t0 = time.perf_counter()
-        out: list[av.VideoFrame] = []
-        for packet in [*packets, None]:
-            try:
-                out.extend(ctx.decode(packet))
-            except av.FFmpegError as exc:
-                log.debug("%s: undecodable packet skipped (%s)", self.name, exc)
-        ctx.flush_buffers()
-        self.frames_decoded += len(out)
-        self.decode_s += time.perf_counter() - t0
-        return sorted(out, key=lambda f: f.pts if f.pts is not None else -1)
+        so the next run starts clean; frames come out one by one (a stream with rare keyframes makes a
+        long run: never hold its frames). Damaged packets are skipped, as a player would."""
+        for packet in packets:
+            yield from self._decode_packet(packet)
+        yield from self._decode_packet(None)
+        self._stream.codec_context.flush_buffers()
 
     def _packets(self) -> Iterator[tuple[list[av.Packet], bool]]:
         """GOPs in file order: (packets, starts with a keyframe); stops at the limits."""
@@ -305,8 +301,8 @@ class VideoReader:
         for packets, keyed in self._packets():
             key = small = None
             if keyed:
-                decoded = self._decode(packets[:1])
-                key = decoded[0] if decoded else None
+                alone = list(self._decode(packets[:1]))  # consumed whole: the decoder is drained and reset
+                key = alone[0] if alone else None
                 small = small_gray(key.to_ndarray(format="gray"), cfg.width) if key is not None else None
             if held is not None:
                 yield from self._emit(held, before, small, state, self._packet_time(packets[0]))
@@ -353,7 +349,7 @@ class VideoReader:
         else:  # static: the keyframe stands for its GOP (with 1-4 s GOPs it is always due at <= 1 fps)
             yield from self._sample([key], index, state)
 
-    def _sample(self, frames: list[av.VideoFrame], index: int, state: _Sampler) -> Iterator[Frame]:
+    def _sample(self, frames: Iterable[av.VideoFrame], index: int, state: _Sampler) -> Iterator[Frame]:
         for offset, frame in enumerate(frames):
             ts = self._time(frame.pts, state.last)
             state.last = ts
