@@ -232,6 +232,7 @@ def minutes_as_ingested(work: Path, feed: Path) -> dict[str, float]:
     busy = work / "busy-minute.mkv"
     if not busy.exists():
         make_feed(busy, [("people", 60.0)], size="1920x1080", fps=15.0, gop=30, bitrate="4M")
+    shutil.rmtree(work / "ingest-bucket", ignore_errors=True)  # a kept work dir: analyse afresh
     bucket = FolderBucket(work / "ingest-bucket")
     out = {}
     for name, path in (("static", static), ("busy", busy)):
@@ -344,7 +345,8 @@ def main() -> int:
     parser.add_argument("--segment-days", type=int, default=None, help="raw segments (default: setting's)")
     parser.add_argument("--footage-days", type=int, default=None, help="segments with people")
     parser.add_argument("--retention-days", type=int, default=None, help="snapshots and results")
-    parser.add_argument("--memory", type=int, default=1769, help="the detection Lambda's MB")
+    parser.add_argument("--memory", type=int, default=1024,
+                        help="the detection Lambda's MB (peak RSS ~250 MB; 1,024 MB = 0.58 vCPU)")
     parser.add_argument("--write-docs", action="store_true", help="update docs/deploy.md's cost table")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
