@@ -2,11 +2,13 @@
 
 Stream copy can only cut at keyframes, so the policy is asked once per keyframe. The agent decodes only
 keyframes (a keyframe every 1-4 s on IP cameras: about 1% of a core) and hands a small grayscale copy of
-each one here. A change between two keyframes cuts the segment at once, so the frames where someone appears
-reach the bucket within one keyframe interval, and then every keyframe starts a new segment for
-``quick_s`` seconds; a static scene is cut only every ``segment_s`` seconds (fewer objects, fewer
-invocations: the cost issue's segment layout). Pure: no I/O, no clock; the offline splitter used by the
-benchmarks and the live agent share it.
+each one here. A change after a still keyframe cuts the segment at once, so the frames where someone
+appears reach the bucket within one keyframe interval, and then every keyframe starts a new segment for
+``quick_s`` seconds; otherwise a segment lasts ``segment_s`` seconds. Change that goes on (people walking
+about, a swaying tree) does not keep cutting: each segment costs a PUT, an invocation and its outputs, and
+2-s segments all day would cost more than everything else together (the cost issue). An appearance after
+a still moment is what an alert is about, and that is what is cut quickly. Pure: no I/O, no clock; the
+offline splitter used by the benchmarks and the live agent share it.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ SMALL_SIZE = (96, 54)  # width, height of the keyframe copy compared for change 
 @dataclass(frozen=True)
 class SegmentSettings:
     segment_s: float = 60.0  # a segment's length while nothing changes
-    quick_s: float = 20.0  # after a change, every keyframe starts a new segment for this long
+    quick_s: float = 4.0  # after a change, every keyframe starts a new segment for this long
     pixel_threshold: int = 24  # grey-level step that counts as changed (noise after downscaling is ~1-3)
     min_changed_fraction: float = 0.004  # of the small copy's pixels: ~20 px, one person far away
 
@@ -50,6 +52,7 @@ class SegmentPolicy:
         self._start: float | None = None
         self._previous: np.ndarray | None = None
         self._quick_until = float("-inf")
+        self._moving = False  # the previous keyframe showed a change
 
     @property
     def quick(self) -> bool:
@@ -62,14 +65,16 @@ class SegmentPolicy:
         moved = small is not None and changed(self._previous, small, s)
         if small is not None:
             self._previous = small
-        if moved:
+        started = moved and not self._moving  # change after stillness: an appearance, cut at once
+        self._moving = moved
+        if started:
             self._quick_until = t + s.quick_s
         if self._start is None:
             cut = True
         elif t <= self._start:
             cut = False
         else:
-            cut = moved or t < self._quick_until or t - self._start >= s.segment_s - 1e-6
+            cut = started or t < self._quick_until or t - self._start >= s.segment_s - 1e-6
         if cut:
             self._start = t
         return cut

@@ -57,6 +57,10 @@ class Bucket(Protocol):
 
     def delete(self, key: str) -> None: ...
 
+    def copy(self, src: str, dst: str) -> ObjectInfo:
+        """Copy an object inside the bucket (S3: server-side, one request, no bytes through the caller)."""
+        ...
+
     def presigned_url(self, key: str, expires_in: int | None = None) -> str:
         """A link anyone holding it may GET until it expires: how pictures leave the system."""
         ...
@@ -157,6 +161,12 @@ class FolderBucket:
 
     def delete(self, key: str) -> None:
         self.path_for(key).unlink(missing_ok=True)
+
+    def copy(self, src: str, dst: str) -> ObjectInfo:
+        source = self.path_for(src)
+        if not source.is_file():
+            raise NoSuchKey(src)
+        return self.upload(source, dst)
 
     def presigned_url(self, key: str, expires_in: int | None = None) -> str:
         self.path_for(key)  # validates

@@ -32,6 +32,8 @@ class Config:
     alert_cooldown_s: int = 600
     retention_days: int = 30
     camera_grace_s: int = 120  # silence after which a camera is offline and admins are texted
+    segment_days: int = 1  # raw camera segments where nothing was detected (cameras/: S3 lifecycle)
+    footage_days: int = 7  # raw segments where people were detected (copied to footage/)
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -89,5 +91,7 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         alert_cooldown_s=int(env.get("CORB_ALERT_COOLDOWN", "600")),
         retention_days=int(env.get("CORB_RETENTION_DAYS", "30")),
         camera_grace_s=int(env.get("CORB_CAMERA_GRACE", "120")),
+        segment_days=int(env.get("CORB_SEGMENT_DAYS", "1")),
+        footage_days=int(env.get("CORB_FOOTAGE_DAYS", "7")),
         extra={k: v for k, v in env.items() if k.startswith("CORB_")},
     )

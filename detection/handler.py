@@ -2,8 +2,9 @@
 
 For each new ``cameras/<camera>/<segment>`` object: read the camera's settings (its counting zone, see
 :mod:`cloud.camera_settings`), download the segment to a temp file (streamed: segments can be large),
-analyse it, store the annotated best frame and a result JSON, and return the result, which the Lambda
-onSuccess destination carries onto the bus. A corrupt, empty or non-video object raises
+analyse it, copy it to ``footage/`` when people were seen (kept longer, see :mod:`cloud.lifecycle`), store
+the annotated best frame and a result JSON, and return the result, which the Lambda onSuccess destination
+carries onto the bus. A corrupt, empty or non-video object raises
 :class:`detection.video.VideoError`; the runtime retries, then hands it to onFailure (dead letters).
 
 Idempotent per bucket + key + eTag (S3 delivers at least once): the result JSON is written last, as the commit
@@ -21,6 +22,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
 import tempfile
 import threading
 from collections.abc import Iterable, Mapping
@@ -29,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
 from cloud.bucket import NoSuchKey
+from cloud.lifecycle import footage_key
 
 if TYPE_CHECKING:
     from cloud.bucket import Bucket
@@ -39,6 +43,31 @@ log = logging.getLogger(__name__)
 
 KIND = "segment_analysed"
 CAMERAS_PREFIX = "cameras/"
+TMP_PREFIX = "corb-segment-"  # + the pid of the process that downloaded it
+
+
+def remove_stale_downloads(tmp_dir: str | None = None) -> int:
+    """Delete the segment copies of processes that are gone (a kill -9 skips the cleanup): a warm Lambda's
+    /tmp and a long-running ``corb serve`` would otherwise fill up. Live processes' copies stay."""
+    removed = 0
+    root = Path(tmp_dir or tempfile.gettempdir())
+    for path in root.glob(f"{TMP_PREFIX}*"):
+        pid = path.name[len(TMP_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 _bucket: Bucket | None = None
 _bucket_lock = threading.Lock()
@@ -58,11 +87,12 @@ def _default_bucket() -> Bucket:
 
 def handle(event: Mapping[str, Any], context: object = None) -> dict:
     """Lambda entry point for S3 notifications (``{"Records": [...]}``)."""
-    return handle_records(event.get("Records") or [], _default_bucket())
+    keep = int(os.environ.get("CORB_SEGMENT_DAYS", "1")) > 0
+    return handle_records(event.get("Records") or [], _default_bucket(), keep_segments=keep)
 
 
 def handle_records(records: Iterable[Mapping[str, Any]], bucket: Bucket, *,
-                   detector: Detector | None = None) -> dict:
+                   detector: Detector | None = None, keep_segments: bool = True) -> dict:
     """Process S3 records against ``bucket``: the seam tests use (a FolderBucket, a counting detector).
 
     One analysed record returns its payload; none returns a ``segment_skipped`` payload with the reasons;
@@ -77,7 +107,8 @@ def handle_records(records: Iterable[Mapping[str, Any]], bucket: Bucket, *,
             skipped.append({"segment_key": key, "reason": reason})
             continue
         obj = record["s3"]["object"]
-        payload = process(bucket, key, etag=str(obj.get("eTag") or "").strip('"'), detector=detector)
+        payload = process(bucket, key, etag=str(obj.get("eTag") or "").strip('"'), detector=detector,
+                          keep_segment=keep_segments)
         if payload.get("kind") == KIND:
             results.append(payload)
         else:
@@ -129,8 +160,11 @@ def output_keys(key: str, etag: str) -> tuple[str, str]:
     return f"snapshots/{camera}/{stem}-{tag}.jpg", f"results/{camera}/{stem}-{tag}.json"
 
 
-def process(bucket: Bucket, key: str, *, etag: str = "", detector: Detector | None = None) -> dict:
-    """Analyse one segment version (or return its stored result) and store snapshot + result JSON."""
+def process(bucket: Bucket, key: str, *, etag: str = "", detector: Detector | None = None,
+            keep_segment: bool = True) -> dict:
+    """Analyse one segment version (or return its stored result) and store snapshot + result JSON.
+    ``keep_segment=False`` (``CORB_SEGMENT_DAYS=0``) deletes the raw segment once its result is stored:
+    only the ``footage/`` copy of a segment with people remains."""
     if not etag:  # a hand-made event: the object's current version is the one meant
         info = bucket.head(key)
         if info is None:
@@ -150,7 +184,8 @@ def process(bucket: Bucket, key: str, *, etag: str = "", detector: Detector | No
 
     camera = segment_names(key)[0]  # type: ignore[index]  # _accept checked the key
     settings = load_settings(bucket, camera)
-    with tempfile.TemporaryDirectory(prefix="corb-segment-") as tmp:
+    remove_stale_downloads()
+    with tempfile.TemporaryDirectory(prefix=f"{TMP_PREFIX}{os.getpid()}-") as tmp:
         path = Path(tmp) / ("segment" + PurePosixPath(key).suffix.lower())
         try:
             info = bucket.download(key, path)
@@ -169,12 +204,19 @@ def process(bucket: Bucket, key: str, *, etag: str = "", detector: Detector | No
 
     payload = build_payload(result, bucket=bucket.name, key=key, etag=etag, snapshot_key=snapshot_key,
                             result_key=result_key, size=info.size)
+    if result.peak > 0:  # kept for CORB_FOOTAGE_DAYS; cameras/ keeps the rest CORB_SEGMENT_DAYS
+        payload["footage_key"] = footage_key(key)
+        bucket.copy(key, payload["footage_key"])
     bucket.put(snapshot_key, result.snapshot_jpeg, "image/jpeg")
     try:
         bucket.put(result_key, json.dumps(payload, separators=(",", ":")).encode(), "application/json")
     except BaseException:
         bucket.delete(snapshot_key)  # no commit marker: leave nothing half-done behind
+        if "footage_key" in payload:
+            bucket.delete(payload["footage_key"])
         raise
+    if not keep_segment:
+        bucket.delete(key)  # after the commit marker: a retry finds the result and never needs it again
     log.info("s3://%s/%s: peak %d, mean %.2f, %d unique -> %s", bucket.name, key, result.peak, result.mean,
              result.unique_people, result_key)
     return {**payload, "duplicate": False}
@@ -214,4 +256,5 @@ def build_payload(result: SegmentResult, *, bucket: str, key: str, etag: str, sn
         "height": result.height,
         "fps": s["container_fps"],
         "bitrate_bps": bitrate,
+        "video": s.get("video"),
     }

@@ -25,7 +25,7 @@ from detection.annotate import MMS_MAX_BYTES, frame_rank, snapshot
 from detection.detectors import Detector, load_detector
 from detection.motion import MotionGate
 from detection.tracking import Tracker, TrackerConfig, Tracking
-from detection.video import DEFAULT_ANALYSIS_FPS, Limits, VideoReader, prefetch
+from detection.video import DEFAULT_ANALYSIS_FPS, Limits, VideoReader, decode_frame_at, prefetch
 
 DETECTOR_SCORE_THRESHOLD = 0.1
 """The pipeline's detectors keep faint boxes: the tracker uses them to bridge a person's weak frames."""
@@ -33,7 +33,7 @@ DETECTOR_SCORE_THRESHOLD = 0.1
 DEFAULT_LIMITS = Limits()
 
 Progress = Callable[[int, int], None]
-"""Called after each analysed frame with (frames decoded so far, frames the container declares or 0)."""
+"""Called after each analysed frame with (frames read so far, frames the container declares or 0)."""
 
 _DETECTORS: dict[tuple[str | None, int | None], Detector] = {}
 _DETECTORS_LOCK = threading.Lock()
@@ -124,6 +124,7 @@ class SegmentResult:
             "timings_ms": {k: round(v * 1000, 1) for k, v in self.timings.items()},
             "capped": self.capped,
             "zone": format_zone(self.zone) or None,
+            **self.extra,
         }
         if tracks:
             out["tracks"] = [asdict(t) for t in self.tracks]
@@ -207,10 +208,11 @@ def analyse(
     candidates: list[_Candidate] = []
     detect_s = track_s = 0.0
     step = -1
+    people = False
     total = reader.info.frame_count
 
     for frame in prefetch(reader):
-        if gate is None or gate.should_detect(frame.image, frame.timestamp_s):  # the first frame always runs
+        if gate is None or gate.should_detect(frame.image, frame.timestamp_s, people=people):  # first: runs
             t0 = time.perf_counter()
             dets = detector.detect(frame.image)
             t1 = time.perf_counter()
@@ -218,6 +220,8 @@ def analyse(
             track_s += time.perf_counter() - t1
             detect_s += t1 - t0
             visible = tracker.visible()
+            # Anyone in view, confirmed or a strong first sighting: keeps the gate watching them.
+            people = len(visible) > 0 or bool(len(dets) and (dets[:, 4] >= tracker_config.high_score).any())
             if zone is not None and len(visible):  # the snapshot shows the people who count
                 visible = visible[_standing_in(zone, visible, frame.image.shape[1::-1])]
             _offer(candidates, _Candidate(frame_rank(visible, 0.0), step, frame.index,
@@ -226,7 +230,7 @@ def analyse(
         frame_times.append(frame.timestamp_s)
         frame_steps.append(step)
         if progress is not None:
-            progress(reader.frames_decoded, total)
+            progress(reader.frames_seen, total)
 
     assert candidates  # VideoReader raises VideoError when no frame was decodable
     t1 = time.perf_counter()
@@ -250,11 +254,20 @@ def analyse(
     scale = reader.info.width / best_image.shape[1] if reader.info.width else 1.0
     mot = _mot_rows(tracking, frame_indices, frame_steps, (best_image.shape[1], best_image.shape[0]), scale)
 
+    boxes = tracking.people_boxes[best_step]
+    if reader.uses_substream and len(boxes):  # people: draw them on the main stream's frame (its only
+        # decode); an empty scene's picture stays the sub-stream's (a fifth of the bytes, no main decode)
+        t0 = time.perf_counter()
+        picture = decode_frame_at(path, best_ts, limits=limits, name=name)
+        reader.decode_s += time.perf_counter() - t0
+        boxes = boxes.copy()
+        boxes[:, [0, 2]] *= picture.shape[1] / best_image.shape[1]
+        boxes[:, [1, 3]] *= picture.shape[0] / best_image.shape[0]
+        best_image = picture
     t_annotate = time.perf_counter()
     first_ts = frame_times[0]
     when = start_time + timedelta(seconds=best_ts - first_ts) if start_time is not None else None
-    jpeg = snapshot(best_image, tracking.people_boxes[best_step], camera=camera, when=when,
-                    max_bytes=max_snapshot_bytes, zone=zone)
+    jpeg = snapshot(best_image, boxes, camera=camera, when=when, max_bytes=max_snapshot_bytes, zone=zone)
     annotate_s = time.perf_counter() - t_annotate
 
     # Steps back to analysed frames: a step's result holds from its frame until the next step's.
@@ -299,6 +312,12 @@ def analyse(
                  "total": time.perf_counter() - t_start},
         capped=reader.capped,
         zone=zone,
+        extra={"video": {"width": reader.info.width, "height": reader.info.height,
+                         "fps": round(reader.info.fps, 3), "bitrate": reader.bitrate,
+                         "codec": reader.info.codec,
+                         "analysed_track": "sub" if reader.uses_substream else "main",
+                         "frames_in_track": reader.frames_seen, "gops": reader.gops,
+                         "gops_decoded": reader.gops_decoded}},
     )
 
 

@@ -5,12 +5,15 @@ with their snapshots and segment videos in the bucket, processed dedupe keys of 
 pictures of old outbound messages (the rows stay for the record, without their media). Idempotent by
 nature: running it twice deletes nothing more. Objects go before rows, so a crash in between leaves a
 row pointing at nothing (harmless) rather than a picture nobody will ever delete.
+
+The folder bucket also gets the lifecycle rules S3 applies by itself (:mod:`cloud.lifecycle`): raw
+segments after ``segment_days``, the footage copies with people after ``footage_days``.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -18,7 +21,9 @@ from sqlalchemy import delete, select, update
 from bot.handlers import setting_int
 from bot.models import Detection, Message
 from bot.services import services
+from cloud.bucket import FolderBucket
 from cloud.db import utcnow
+from cloud.lifecycle import Retention, expire
 from cloud.models import ProcessedKey
 
 log = logging.getLogger(__name__)
@@ -31,7 +36,11 @@ def purge(event: Any = None, context: Any = None) -> dict:
     with svc.sessions() as s:
         days = setting_int(s, "retention_days", svc.config.retention_days)
     cutoff = utcnow() - timedelta(days=max(days, 0))
-    counts = {"detections": 0, "objects": 0, "processed_keys": 0, "messages_media": 0}
+    counts = {"detections": 0, "objects": 0, "processed_keys": 0, "messages_media": 0, "expired": 0}
+    if isinstance(svc.bucket, FolderBucket):  # S3 runs the same rules itself (corb deploy creates them)
+        config = svc.config
+        policy = Retention(max(0, config.segment_days), max(1, config.footage_days), max(1, days))
+        counts["expired"] = expire(svc.bucket, policy, utcnow().replace(tzinfo=UTC))
 
     while True:
         with svc.sessions() as s:

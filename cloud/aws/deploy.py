@@ -162,6 +162,8 @@ class Planner:
         for trigger in self.decl.s3_triggers:
             changes.extend(self._s3(trigger.function, trigger.bucket, list(trigger.events), trigger.prefix,
                                     trigger.suffix))
+        for bucket in sorted({t.bucket for t in self.decl.s3_triggers}):
+            changes.append(self._lifecycle(bucket))
         for schedule in self.decl.schedules:
             changes.append(self._schedule(schedule.function, schedule.expression))
         return Plan(self.decl.stage, changes)
@@ -404,6 +406,31 @@ class Planner:
         if not stale:
             return Change("stale-permission", name, UNCHANGED)
         return Change("stale-permission", name, UPDATE, f"remove {len(stale)}: {', '.join(stale)}", remove)
+
+    def _lifecycle(self, bucket: str) -> Change:
+        """The bucket's expiry rules (cloud.lifecycle), from the main stage's CORB_*_DAYS variables."""
+        from cloud.lifecycle import Retention, s3_rules
+
+        rules = s3_rules(Retention.from_env(self.deployment.stages[0].environment))
+        try:
+            current = self.s3.get_bucket_lifecycle_configuration(Bucket=bucket).get("Rules", [])
+        except Exception as exc:
+            if _code(exc) != "NoSuchLifecycleConfiguration":
+                raise
+            current = None
+        kept = [r for r in current or [] if not str(r.get("ID", "")).startswith("corb-")]
+
+        def put() -> None:
+            self.s3.put_bucket_lifecycle_configuration(Bucket=bucket,
+                                                       LifecycleConfiguration={"Rules": [*kept, *rules]})
+
+        mine = sorted((r for r in current or [] if str(r.get("ID", "")).startswith("corb-")),
+                      key=lambda r: r["ID"])
+        same = mine == sorted(rules, key=lambda r: r["ID"])
+        detail = ", ".join(f"{r['Filter']['Prefix'] or '*'} {r.get('Expiration', {}).get('Days', '-')} d"
+                           for r in rules)
+        state = CREATE if current is None else (UNCHANGED if same else UPDATE)
+        return Change("s3-lifecycle", f"s3://{bucket}", state, "" if same else detail, put)
 
     def _schedule(self, function: str, expression: str) -> Change:
         lambda_name = self.deployment.lambda_for(function)

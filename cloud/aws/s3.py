@@ -131,6 +131,20 @@ class S3Bucket:
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.name, Key=key)
 
+    def copy(self, src: str, dst: str) -> ObjectInfo:
+        """Server-side copy (multipart above the threshold, as the transfer manager does)."""
+        try:
+            self.client.copy({"Bucket": self.name, "Key": src}, self.name, dst,
+                             ExtraArgs=self._write_args(dst, None), Config=self._transfer_config())
+        except ClientError as exc:
+            if _missing(exc):
+                raise NoSuchKey(src) from exc
+            raise
+        info = self.head(dst)
+        if info is None:  # pragma: no cover - S3 is read-after-write consistent
+            raise NoSuchKey(dst)
+        return info
+
     def presigned_url(self, key: str, expires_in: int | None = None) -> str:
         """A SigV4 presigned GET: what an MMS carries, so the picture never needs a public bucket."""
         ttl = int(expires_in or self.default_ttl)

@@ -59,3 +59,17 @@ def test_time_going_backwards_never_cuts_an_empty_segment() -> None:
 def test_bad_settings(kwargs: dict) -> None:
     with pytest.raises(ValueError):
         SegmentSettings(**kwargs)
+
+
+def test_change_that_goes_on_does_not_keep_cutting() -> None:
+    policy = SegmentPolicy(SegmentSettings(segment_s=20, quick_s=4))
+    # Still until t=10, then something moves at every keyframe (a swaying tree, people walking about).
+    frames = [scene() for _ in range(5)] + [scene(10 + 4 * (i % 2)) for i in range(20)]
+    # Cut at the first change, at every keyframe for 4 s, then every segment_s however long it lasts.
+    assert cuts(policy, frames) == [0, 10, 12, 32]
+
+
+def test_a_new_change_after_a_still_keyframe_cuts_again() -> None:
+    policy = SegmentPolicy(SegmentSettings(segment_s=60, quick_s=2))
+    frames = [scene(), scene(), scene(50), scene(50), scene(50), scene(20), scene(20)]
+    assert cuts(policy, frames) == [0, 4, 10]

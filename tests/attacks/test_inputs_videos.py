@@ -115,7 +115,8 @@ def test_keys_outside_the_camera_folders_are_skipped_with_a_reason(bucket, key: 
 def test_odd_but_valid_keys_are_analysed_once_in_full(bucket, videos, key: str) -> None:
     payload = invoke(bucket, key, CLIP.read_bytes())
     assert payload["kind"] == "segment_analysed" and payload["segment_key"] == key
-    assert payload["frames_decoded"] == 50
-    assert outputs(bucket) == sorted([payload["snapshot_key"], payload["result_key"]])
+    assert payload["video"]["frames_in_track"] == 50  # every frame of the clip was read
+    # People were seen: the segment is also kept as footage (CORB_FOOTAGE_DAYS), under the same name.
+    assert outputs(bucket) == sorted([payload["footage_key"], payload["snapshot_key"], payload["result_key"]])
     for out in outputs(bucket):
         assert bucket.root in bucket.path_for(out).parents

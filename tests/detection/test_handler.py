@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -47,11 +48,17 @@ def test_a_segment_is_analysed_and_its_snapshot_and_result_stored(bucket: Folder
     assert payload["segment_key"] == KEY and payload["etag"] == etag
     assert payload["start_time"] == "2026-11-27T10:00:00.000Z"
     assert payload["end_time"] == "2026-11-27T10:00:07.142Z"
-    assert payload["frames_decoded"] == 50 and payload["frames_analysed"] == len(payload["counts"]) == 15
+    assert payload["video"]["frames_in_track"] == 50
+    assert payload["frames_analysed"] == len(payload["counts"]) == 15
+    assert payload["video"]["width"] == 768 and payload["video"]["height"] == 576
+    assert payload["video"]["fps"] == pytest.approx(7.0) and payload["video"]["bitrate"] > 100_000
     assert payload["peak"] == max(payload["counts"]) >= 5 and payload["unique_people"] >= 6
     assert payload["snapshot_key"] == snapshot_key and payload["result_key"] == result_key
     assert payload["model"].startswith("nanodet") and payload["timings_ms"]["total"] > 0
-    assert keys(bucket) == sorted([KEY, snapshot_key, result_key])
+    # People were seen: the segment is also kept under footage/ (longer than cameras/, see cloud.lifecycle).
+    footage = "footage/front door/2026-11-27T10-00-00Z.mkv"
+    assert payload["footage_key"] == footage and bucket.get(footage) == CLIP.read_bytes()
+    assert keys(bucket) == sorted([KEY, footage, snapshot_key, result_key])
     assert bucket.get(snapshot_key)[:2] == b"\xff\xd8"
     stored = json.loads(bucket.get(result_key))
     assert stored == {k: v for k, v in payload.items() if k != "duplicate"}
@@ -77,7 +84,7 @@ def test_a_new_version_of_the_same_key_is_analysed_again(bucket: FolderBucket, c
     handle_records([upload(bucket, KEY)], bucket, detector=counting)
     shorter = write_video(tmp_path / "short.mkv", clip_frames(10))
     again = handle_records([upload(bucket, KEY, shorter)], bucket, detector=counting)
-    assert again["duplicate"] is False and again["frames_decoded"] == 10
+    assert again["duplicate"] is False and again["video"]["frames_in_track"] == 10
     assert len([k for k in keys(bucket) if k.startswith("results/")]) == 2
 
 
@@ -182,3 +189,36 @@ def test_the_payload_carries_the_main_tracks_format(bucket: FolderBucket, counti
     payload = handle_records([upload(bucket, KEY)], bucket, detector=counting)
     assert (payload["width"], payload["height"], payload["fps"]) == (768, 576, 7.0)
     assert payload["bitrate_bps"] == pytest.approx(CLIP.stat().st_size * 8 / payload["duration_s"], rel=1e-3)
+
+
+def test_an_empty_scene_is_not_copied_to_footage(bucket: FolderBucket, detector) -> None:
+    payload = handle_records([upload(bucket, KEY, DATA / "empty-scene.mkv")], bucket, detector=detector)
+    assert payload["peak"] == 0 and "footage_key" not in payload
+    assert not [k for k in keys(bucket) if k.startswith("footage/")]
+
+
+def test_segment_copies_left_by_killed_processes_are_removed(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    stale = tmp_path / f"corb-segment-{dead}-abc"
+    mine = tmp_path / f"corb-segment-{os.getpid()}-def"
+    other = tmp_path / "corb-segment-notapid"
+    for d in (stale, mine, other):
+        d.mkdir()
+        (d / "segment.mkv").write_bytes(b"x" * 1000)
+    assert handler.remove_stale_downloads(str(tmp_path)) == 1
+    assert not stale.exists() and mine.exists() and other.exists()
+
+
+def test_with_segment_days_0_only_the_footage_copy_remains(bucket: FolderBucket, detector) -> None:
+    people = handle_records([upload(bucket, KEY)], bucket, detector=detector, keep_segments=False)
+    empty_key = "cameras/front door/2026-11-27T10-01-00Z.mkv"
+    empty = handle_records([upload(bucket, empty_key, DATA / "empty-scene.mkv")], bucket, detector=detector,
+                           keep_segments=False)
+    assert bucket.head(KEY) is None and bucket.head(empty_key) is None
+    assert bucket.get(people["footage_key"]) == CLIP.read_bytes() and "footage_key" not in empty
+    again = handle_records([upload(bucket, KEY)], bucket, detector=detector, keep_segments=False)
+    assert again["duplicate"] is True  # S3 redelivering the event finds the result, not a missing object

@@ -12,8 +12,9 @@ from detection.video import VideoReader
 DATA = Path(__file__).resolve().parent.parent / "data"
 
 
-def decisions(path: Path, gate: MotionGate, fps: float) -> list[bool]:
-    return [gate.should_detect(f.image, f.timestamp_s) for f in VideoReader(path, fps=fps)]
+def decisions(path: Path, gate: MotionGate, fps: float, people: bool = False) -> list[bool]:
+    return [gate.should_detect(f.image, f.timestamp_s, people)
+            for f in VideoReader(path, fps=fps, skip_static=False)]
 
 
 def test_static_scene_runs_the_detector_on_the_first_frame_and_then_every_interval() -> None:
@@ -23,9 +24,24 @@ def test_static_scene_runs_the_detector_on_the_first_frame_and_then_every_interv
     assert [i for i, r in enumerate(runs) if r] == [0, 7, 14]
 
 
-def test_walking_people_trigger_the_detector_on_every_sampled_frame() -> None:
+def test_static_scene_runs_the_detector_once_by_default() -> None:
+    runs = decisions(DATA / "empty-scene.mkv", MotionGate(), fps=7.0)
+    assert [i for i, r in enumerate(runs) if r] == [0]
+
+
+def test_walking_people_trigger_the_detector_on_every_sampled_frame_once_seen() -> None:
+    assert all(decisions(DATA / "vtest-clip.mkv", MotionGate(), fps=2.0, people=True))
+    # Before anyone is seen, change runs it once per idle interval (1 s: every other frame at 2 fps).
     runs = decisions(DATA / "vtest-clip.mkv", MotionGate(), fps=2.0)
-    assert all(runs)
+    assert [i for i, r in enumerate(runs) if r] == list(range(0, 15, 2))
+
+
+def test_a_person_standing_still_is_rechecked_slowly() -> None:
+    frame = np.full((480, 640, 3), 120, np.uint8)
+    gate = MotionGate(MotionConfig(recheck_s=10.0))
+    runs = [t for t in np.arange(0, 30.5, 0.5) if gate.should_detect(frame, float(t), people=True)]
+    assert runs == [0.0, 10.0, 20.0, 30.0]
+    assert not any(gate.should_detect(frame, 31.0 + k) for k in range(60))  # nobody: never again
 
 
 def test_a_small_change_triggers_and_a_uniform_noise_does_not() -> None:

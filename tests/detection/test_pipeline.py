@@ -52,7 +52,9 @@ def test_every_frame_finds_the_people_where_the_ground_truth_has_them(every: Seg
 
 
 def test_sampled_mode_analyses_2_frames_a_second_and_still_counts(sampled: SegmentResult) -> None:
-    assert sampled.frames_decoded == 50 and sampled.frames_analysed == 15
+    # People walk through every GOP: frames are decoded up to each GOP's last sampled one.
+    assert sampled.extra["video"]["frames_in_track"] == 50 and sampled.frames_decoded == 52
+    assert sampled.frames_analysed == 15
     assert sampled.analysis_fps == 2.0
     assert len(sampled.counts) == 15 and sampled.peak == max(sampled.counts)
     e = score(sampled, only_analysed=True)
@@ -97,11 +99,12 @@ def test_nobody_in_the_empty_scene(detector) -> None:
         assert result.snapshot_jpeg[:2] == b"\xff\xd8"  # a fresh picture even with nobody in it
 
 
-def test_a_static_scene_runs_the_detector_rarely(counting) -> None:
-    result = analyse(EMPTY, camera="plaza", detector=counting, fps=7.0)  # 3 s, 21 analysed frames
-    assert result.frames_analysed == 21
-    assert result.frames_detected == counting.calls == 2  # the first frame, then once 2 s later
-    assert len(result.counts) == 21
+def test_a_static_scene_decodes_its_keyframes_and_runs_the_detector_once(counting) -> None:
+    result = analyse(EMPTY, camera="plaza", detector=counting, fps=7.0)  # 3 s, 21 frames, 2 GOPs
+    assert result.extra["video"]["gops_decoded"] == 0  # nothing changes: each GOP's keyframe stands for it
+    assert result.frames_decoded == result.frames_analysed == 2 and result.frame_indices == [0, 12]
+    assert result.frames_detected == counting.calls == 1  # the first frame; nothing changed after it
+    assert len(result.counts) == 2 and result.duration_s == pytest.approx(3.0, abs=0.01)
 
 
 def test_4k_video_is_downscaled_and_boxes_come_back_in_4k_pixels(tmp_path: Path, detector, clip_frames,
@@ -135,7 +138,7 @@ def test_bad_video_raises_before_the_detector_runs(tmp_path: Path, counting) -> 
 def test_progress_reports_decoded_frames(detector) -> None:
     seen: list[tuple[int, int]] = []
     analyse(CLIP, camera="plaza", detector=detector, fps=1.0, progress=lambda d, t: seen.append((d, t)))
-    assert len(seen) == 8 and seen == sorted(seen) and seen[-1][1] == 50
+    assert len(seen) == 8 and seen == sorted(seen) and seen[-1] == (50, 50)
 
 
 def test_default_detector_is_loaded_once() -> None:
