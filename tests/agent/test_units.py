@@ -41,7 +41,7 @@ def test_keys_and_tags_name_the_same_millisecond_detection_reads() -> None:
 
 def test_settings_from_the_environment_and_a_config_file(tmp_path: Path) -> None:
     s = settings_from_env({"CORB_SEGMENT_SECONDS": "30", "CORB_AGENT_SPOOL_MB": "5"}, data_dir=tmp_path)
-    assert (s.segment.segment_s, s.segment.quick_s, s.spool_cap_bytes) == (30, 20, 5 * 1024 * 1024)
+    assert (s.segment.segment_s, s.segment.quick_s, s.spool_cap_bytes) == (30, 4, 5 * 1024 * 1024)
     assert s.spool == tmp_path / "spool"
     with pytest.raises(ConfigError, match="CORB_SEGMENT_SECONDS"):
         settings_from_env({"CORB_SEGMENT_SECONDS": "soon"})

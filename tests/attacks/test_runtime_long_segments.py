@@ -87,4 +87,5 @@ def test_a_segment_that_fits_is_analysed_in_a_sandbox(tmp_path: Path, database_u
     with sessions_for(database_url)() as s:
         [inv] = s.scalars(select(Invocation).where(Invocation.function == DETECT)).all()
     assert inv.status == "succeeded", inv.last_error
-    assert {o.key.split("/")[0] for o in bucket.list()} == {"cameras", "snapshots", "results"}
+    # People were seen: the segment is kept as footage too (CORB_FOOTAGE_DAYS).
+    assert {o.key.split("/")[0] for o in bucket.list()} == {"cameras", "footage", "snapshots", "results"}

@@ -128,13 +128,20 @@ class Traffic:
         self.segments.append(key)
 
     def run_while(self, busy: Callable[[], bool], pause: float = 0.3) -> None:
+        """Texts and uploads, each at its own pace, so a slow answer never leaves a deploy without uploads."""
+        def uploads() -> None:
+            while busy():
+                self.segment()
+                time.sleep(pause * 2)
+
+        uploader = threading.Thread(target=uploads, daemon=True)
+        uploader.start()
         n = 0
         while busy():
             self.sms(MEMBERS[n % 2], "status lobby")
-            if n % 2 == 0:
-                self.segment()
             n += 1
             time.sleep(pause)
+        uploader.join()
 
 
 @pytest.fixture
