@@ -45,6 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "var" / "bench"
 SLUG, PHONE = "lobby", "+15550009001"
 PLAYING = re.compile(r"^playing (\S+) (\d+(?:\.\d+)?)$")
+SHOWS_S = 0.5  # a segment shows a scene if they share more than this (a frame or two is timing noise)
 SEGMENT_TIME = re.compile(r"(\d{4}-\d{2}-\d{2})T(\d{2})-(\d{2})-(\d{2})(?:\.(\d+))?Z")
 
 
@@ -57,8 +58,10 @@ class Span:
     start: float
     end: float
 
-    def overlaps(self, other: Span) -> bool:
-        return self.start < other.end and other.start < self.end
+    def overlaps(self, other: Span, at_least: float = 0.0) -> bool:
+        """True if the spans share more than ``at_least`` seconds (a segment that ends on the very frame
+        where a scene starts does not show that scene)."""
+        return min(self.end, other.end) - max(self.start, other.start) > at_least
 
 
 @dataclass(frozen=True)
@@ -128,13 +131,15 @@ def match(people: Sequence[Span], empty: Sequence[Span], segments: Sequence[Segm
           alerts: Sequence[Alert]) -> tuple[list[Appearance], list[Alert]]:
     """Each appearance's latencies, and the alerts about segments wholly inside an empty stretch.
 
-    (a) and (b) come from the first segment that overlaps the people scene and saw someone; (c) from the
-    first alert queued after the person appeared and before the next appearance.
+    (a) and (b) come from the first segment that shows the people scene (shares more than ``SHOWS_S`` with
+    it) and saw someone; (c) from the first alert about such a segment queued after the person appeared and
+    before the next appearance. A long segment that ends on the keyframe where people walk in, and saw
+    the people of the scene before, is not this appearance's.
     """
     found = []
     for i, scene in enumerate(people):
         app = Appearance(index=i + 1, scene=scene)
-        seen = sorted((s for s in segments if s.span.overlaps(scene) and s.peak > 0),
+        seen = sorted((s for s in segments if s.span.overlaps(scene, SHOWS_S) and s.peak > 0),
                       key=lambda s: s.span.start)
         if seen:
             app.segment_s, app.result_s = seen[0].arrived - scene.start, seen[0].result_at - scene.start
@@ -142,7 +147,7 @@ def match(people: Sequence[Span], empty: Sequence[Span], segments: Sequence[Segm
             app.notes.append("no segment saw anyone")
         horizon = people[i + 1].start if i + 1 < len(people) else float("inf")
         mine = sorted(a.queued for a in alerts
-                      if scene.start <= a.queued < horizon and a.span.overlaps(scene))
+                      if scene.start <= a.queued < horizon and a.span.overlaps(scene, SHOWS_S))
         if mine:
             app.alert_s = mine[0] - scene.start
         else:

@@ -26,7 +26,9 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
@@ -85,14 +87,27 @@ def _default_bucket() -> Bucket:
         return _bucket
 
 
+def time_budget(context: object) -> float | None:
+    """When decoding must stop (``time.monotonic()``) for the invocation to end inside its timeout: what
+    Lambda (or the local runtime) says is left, less a reserve for the snapshot decode, the JPEG and the
+    uploads (a fifth of it, at least 10 s and at most 60 s). None without a context that knows."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining is None:
+        return None
+    left_s = remaining() / 1000
+    return time.monotonic() + max(left_s - min(max(left_s / 5, 10.0), 60.0), left_s / 2)
+
+
 def handle(event: Mapping[str, Any], context: object = None) -> dict:
     """Lambda entry point for S3 notifications (``{"Records": [...]}``)."""
     keep = int(os.environ.get("CORB_SEGMENT_DAYS", "1")) > 0
-    return handle_records(event.get("Records") or [], _default_bucket(), keep_segments=keep)
+    return handle_records(event.get("Records") or [], _default_bucket(), keep_segments=keep,
+                          deadline=time_budget(context))
 
 
 def handle_records(records: Iterable[Mapping[str, Any]], bucket: Bucket, *,
-                   detector: Detector | None = None, keep_segments: bool = True) -> dict:
+                   detector: Detector | None = None, keep_segments: bool = True,
+                   deadline: float | None = None) -> dict:
     """Process S3 records against ``bucket``: the seam tests use (a FolderBucket, a counting detector).
 
     One analysed record returns its payload; none returns a ``segment_skipped`` payload with the reasons;
@@ -108,7 +123,7 @@ def handle_records(records: Iterable[Mapping[str, Any]], bucket: Bucket, *,
             continue
         obj = record["s3"]["object"]
         payload = process(bucket, key, etag=str(obj.get("eTag") or "").strip('"'), detector=detector,
-                          keep_segment=keep_segments)
+                          keep_segment=keep_segments, deadline=deadline)
         if payload.get("kind") == KIND:
             results.append(payload)
         else:
@@ -161,7 +176,7 @@ def output_keys(key: str, etag: str) -> tuple[str, str]:
 
 
 def process(bucket: Bucket, key: str, *, etag: str = "", detector: Detector | None = None,
-            keep_segment: bool = True) -> dict:
+            keep_segment: bool = True, deadline: float | None = None) -> dict:
     """Analyse one segment version (or return its stored result) and store snapshot + result JSON.
     ``keep_segment=False`` (``CORB_SEGMENT_DAYS=0``) deletes the raw segment once its result is stored:
     only the ``footage/`` copy of a segment with people remains."""
@@ -180,7 +195,7 @@ def process(bucket: Bucket, key: str, *, etag: str = "", detector: Detector | No
         return {**stored, "duplicate": True}
 
     from cloud.camera_settings import load_settings
-    from detection.pipeline import analyse, start_time_from_name
+    from detection.pipeline import DEFAULT_LIMITS, analyse, start_time_from_name
 
     camera = segment_names(key)[0]  # type: ignore[index]  # _accept checked the key
     settings = load_settings(bucket, camera)
@@ -200,7 +215,7 @@ def process(bucket: Bucket, key: str, *, etag: str = "", detector: Detector | No
                     "reason": f"object changed since the event (eTag {etag} is now {info.etag})"}
         result = analyse(path, camera=camera, detector=detector, name=f"s3://{bucket.name}/{key}",
                          start_time=start_time_from_name(key), end_time=info.last_modified,
-                         zone=settings.zone)
+                         zone=settings.zone, limits=replace(DEFAULT_LIMITS, deadline=deadline))
 
     payload = build_payload(result, bucket=bucket.name, key=key, etag=etag, snapshot_key=snapshot_key,
                             result_key=result_key, size=info.size)

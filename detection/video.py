@@ -69,6 +69,10 @@ class Limits:
     max_pixels: int = 4096 * 4096  # per frame, as declared or as decoded (DCI 4K is 8.8 MP)
     max_side: int = 1920  # analysed frames are downscaled to this longer side (the detector sees ~416)
     io_timeout_ms: int = 10_000  # kept for callers; PyAV reads local files, which cannot stall
+    # time.monotonic() by which decoding must stop: the function's timeout less what the snapshot and the
+    # uploads need (``detection.handler.time_budget``), so a segment too long for the timeout is analysed
+    # as far as time allows and says so (``capped``), instead of being killed and retried in vain.
+    deadline: float | None = None
 
 
 @dataclass(frozen=True)
@@ -245,6 +249,9 @@ class VideoReader:
                     continue  # the demuxer's end-of-stream marker
                 if self.frames_seen >= lim.max_frames:
                     self.capped = f"frame limit ({lim.max_frames})"
+                    break
+                if lim.deadline is not None and time.monotonic() >= lim.deadline:
+                    self.capped = "time limit (the function's timeout)"
                     break
                 pts = packet.pts if packet.pts is not None else packet.dts
                 ts = float(pts * self._time_base) - self._origin_s

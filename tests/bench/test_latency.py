@@ -60,6 +60,18 @@ def test_each_appearance_is_matched_to_its_first_segment_result_and_alert() -> N
     assert false == [Alert(1090.0, Span(1088, 1090))]
 
 
+def test_a_segment_that_ends_where_people_walk_in_is_not_theirs() -> None:
+    """The long segment before the cut saw the previous scene's people and ends on the keyframe where the
+    next people appear: it shares no frame with them, so it neither times nor alerts for them."""
+    people = [Span(1000, 1010), Span(1040, 1050)]
+    segments = [Segment(Span(1006, 1040.004), arrived=1040.1, result_at=1041.0, peak=3),
+                Segment(Span(1040.004, 1042), arrived=1042.1, result_at=1042.3, peak=4)]
+    alerts = [Alert(queued=1041.1, span=Span(1006, 1040.004)), Alert(queued=1042.4, span=Span(1040.004, 1042))]
+    [_, second], false = match(people, [Span(1010, 1040)], segments, alerts)
+    assert (second.segment_s, second.result_s, second.alert_s) == pytest.approx((2.1, 2.3, 2.4))
+    assert false == []
+
+
 def test_an_appearance_no_segment_saw_is_missed() -> None:
     people, empty = played_scenes(TRUTH, [0.0], until=110.0)
     found, false = match(people, empty, [Segment(Span(28, 42), 42.5, 43.0, 0)], [])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +69,27 @@ def test_frame_and_duration_caps_stop_decoding_and_say_so() -> None:
     reader = VideoReader(CLIP, every_frame=True, limits=Limits(max_duration_s=1.0))
     frames = list(reader)
     assert len(frames) == 8 and frames[-1].timestamp_s <= 1.0 + 1e-6 and "duration" in (reader.capped or "")
+    reader = VideoReader(CLIP, every_frame=True, limits=Limits(deadline=time.monotonic() - 1))  # no time left
+    with pytest.raises(VideoError):  # not a frame decoded: nothing to analyse, and it says why not
+        list(reader)
+    assert reader.capped == "time limit (the function's timeout)"
+
+
+def test_the_time_budget_leaves_a_reserve_for_the_snapshot_and_uploads() -> None:
+    from detection.handler import time_budget
+
+    class Context:
+        def __init__(self, left_ms: int) -> None:
+            self.left_ms = left_ms
+
+        def get_remaining_time_in_millis(self) -> int:
+            return self.left_ms
+
+    now = time.monotonic()
+    assert time_budget(None) is None and time_budget(object()) is None
+    assert 239 <= time_budget(Context(300_000)) - now <= 241  # 300 s left: 60 s kept back
+    assert 39 <= time_budget(Context(50_000)) - now <= 41  # 50 s: 10 s kept back
+    assert 4.9 <= time_budget(Context(10_000)) - now <= 5.1  # 10 s: half of it, never nothing
 
 
 def test_4k_frames_are_downscaled_not_rejected(tmp_path: Path, clip_frames, write_video) -> None:
