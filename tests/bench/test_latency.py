@@ -66,7 +66,8 @@ def test_a_segment_that_ends_where_people_walk_in_is_not_theirs() -> None:
     people = [Span(1000, 1010), Span(1040, 1050)]
     segments = [Segment(Span(1006, 1040.004), arrived=1040.1, result_at=1041.0, peak=3),
                 Segment(Span(1040.004, 1042), arrived=1042.1, result_at=1042.3, peak=4)]
-    alerts = [Alert(queued=1041.1, span=Span(1006, 1040.004)), Alert(queued=1042.4, span=Span(1040.004, 1042))]
+    alerts = [Alert(queued=1041.1, span=Span(1006, 1040.004)),
+              Alert(queued=1042.4, span=Span(1040.004, 1042))]
     [_, second], false = match(people, [Span(1010, 1040)], segments, alerts)
     assert (second.segment_s, second.result_s, second.alert_s) == pytest.approx((2.1, 2.3, 2.4))
     assert false == []
