@@ -35,6 +35,7 @@ from urllib.parse import unquote_plus
 
 from cloud.bucket import NoSuchKey
 from cloud.lifecycle import footage_key
+from cloud.sandbox import alive
 
 if TYPE_CHECKING:
     from cloud.bucket import Bucket
@@ -55,21 +56,12 @@ def remove_stale_downloads(tmp_dir: str | None = None) -> int:
     root = Path(tmp_dir or tempfile.gettempdir())
     for path in root.glob(f"{TMP_PREFIX}*"):
         pid = path.name[len(TMP_PREFIX):].split("-", 1)[0]
-        if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+        if not pid.isdigit() or int(pid) == os.getpid() or alive(int(pid)):
             continue
         shutil.rmtree(path, ignore_errors=True)
         removed += 1
     return removed
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 _bucket: Bucket | None = None
 _bucket_lock = threading.Lock()
