@@ -166,7 +166,7 @@ def cameras_run(slugs: tuple[str, ...], config_file: Path | None, follow: bool) 
     """
     from agent.runner import Agent
     from agent.settings import read_config_file, settings_from_env
-    from cloud.bucket import open_bucket
+    from cloud.adapters import open_bucket
     from cloud.config import load_config
 
     config = load_config()
