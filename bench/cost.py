@@ -79,11 +79,12 @@ class Measured:
     segment_bytes: int = 0
     people_segments: int = 0
     people_segment_bytes: int = 0
+    footage_bytes: int = 0  # what the detection function kept under footage/ (the part with people)
     cpu_s: float = 0.0
     wall_s: float = 0.0
     puts: int = 0
     gets: int = 0
-    written_bytes: int = 0
+    written_bytes: int = 0  # snapshots (the result travels inside)
     max_segment_cpu_s: float = 0.0
     per_segment: list[dict] = field(default_factory=list)
 
@@ -100,6 +101,10 @@ class CountingBucket:
         self.puts += 1
         self.written += len(data)
         return self.inner.put(key, data, content_type)
+
+    def upload(self, path, key, content_type=None):  # one PUT: under the 64 MB multipart threshold
+        self.puts += 1
+        return self.inner.upload(path, key, content_type)
 
     def copy(self, src, dst):
         self.puts += 1  # CopyObject is billed as a PUT
@@ -211,10 +216,12 @@ def run_day(work: Path, minutes: int, keep_segments: bool = True
         if payload.get("peak", 0) > 0:
             m.people_segments += 1
             m.people_segment_bytes += info.size
+            m.footage_bytes += int(payload.get("footage_bytes") or info.size)
         results.append({"key": key, "start_s": seg.start_s, "end_s": seg.end_s, "bytes": info.size,
                         "cpu_s": round(cpu, 3), "wall_s": round(wall, 3), "peak": payload.get("peak", 0),
                         "counts": payload.get("counts", []), "frames_decoded": payload.get("frames_decoded"),
-                        "frames_detected": payload.get("frames_detected")})
+                        "frames_detected": payload.get("frames_detected"),
+                        "footage_bytes": payload.get("footage_bytes")})
     m.per_segment = results
     return m, results, spans
 
@@ -275,17 +282,19 @@ def bill(m: Measured, *, segment_days: float, footage_days: float, retention_day
     k = MONTH_S / m.video_s  # compressed day -> month
     seg_n = m.segments * k
     cpu = m.cpu_s * k
-    io_s = m.segment_bytes * k / (S3_MB_S * 1e6)
+    io_s = (m.segment_bytes + m.footage_bytes) * k / (S3_MB_S * 1e6)  # download, and footage written
     mem_gb = memory_mb / 1024
     billed_s = cpu * max(1.0, ONE_VCPU_GB / mem_gb) + io_s  # below 1,769 MB a function gets a vCPU share
     gb_s = billed_s * mem_gb
     price = PRICE["lambda_gb_s"][arch]
     gb_month = 1e-9
     day = 86400
-    all_bytes = m.segment_bytes * k
-    people_bytes = m.people_segment_bytes * k
-    raw_days = segment_days + LIFECYCLE_ROUNDING_DAYS if segment_days > 0 else 0.0  # 0: deleted at once
-    stored = (all_bytes / MONTH_S * day * raw_days
+    # Segments with people are moved to footage/ once analysed (only their part with people is kept);
+    # the rest stay under cameras/ for CORB_SEGMENT_DAYS (0: deleted once analysed).
+    raw_bytes = (m.segment_bytes - m.people_segment_bytes) * k
+    people_bytes = m.footage_bytes * k
+    raw_days = segment_days + LIFECYCLE_ROUNDING_DAYS if segment_days > 0 else 0.0
+    stored = (raw_bytes / MONTH_S * day * raw_days
               + people_bytes / MONTH_S * day * (footage_days + LIFECYCLE_ROUNDING_DAYS)
               + m.written_bytes * k / MONTH_S * day * (retention_days + LIFECYCLE_ROUNDING_DAYS))
     puts = seg_n + m.puts * k
@@ -297,7 +306,7 @@ def bill(m: Measured, *, segment_days: float, footage_days: float, retention_day
         (f"detection Lambda ({arch}, {memory_mb} MB)",
          f"{m.cpu_s / m.video_s * 60:.3f} CPU-s per video minute measured -> {cpu:,.0f} CPU-s"
          f"{f' x {ONE_VCPU_GB / mem_gb:.2f} (vCPU share)' if mem_gb < ONE_VCPU_GB else ''}"
-         f" + {io_s:,.0f} s download at {S3_MB_S:.0f} MB/s = {billed_s:,.0f} s x {mem_gb:.3f} GB"
+         f" + {io_s:,.0f} s of S3 transfer at {S3_MB_S:.0f} MB/s = {billed_s:,.0f} s x {mem_gb:.3f} GB"
          f" = {gb_s:,.0f} GB-s x ${price}", gb_s * price),
         ("alerts handler Lambda", f"{seg_n:,.0f} x {HANDLER_GB_S} GB-s (docs estimate) x ${price}",
          seg_n * HANDLER_GB_S * price),
@@ -305,11 +314,11 @@ def bill(m: Measured, *, segment_days: float, footage_days: float, retention_day
         ("EventBridge", f"2 destination records per segment = {events:,.0f} x $1.00/M",
          events * PRICE["events"]),
         ("S3 storage",
-         f"raw video {all_bytes / MONTH_S * day * gb_month:.1f} GB/day x {raw_days:g} d"
-         f" + footage with people "
+         f"raw video without people {raw_bytes / MONTH_S * day * gb_month:.1f} GB/day x {raw_days:g} d"
+         f" + footage, the part with people "
          f"{people_bytes / MONTH_S * day * gb_month:.1f} GB/day x "
          f"{footage_days + LIFECYCLE_ROUNDING_DAYS:g} d"
-         f" + snapshots/results {m.written_bytes * k / MONTH_S * day * gb_month:.2f} GB/day x "
+         f" + snapshots (results inside) {m.written_bytes * k / MONTH_S * day * gb_month:.2f} GB/day x "
          f"{retention_days + LIFECYCLE_ROUNDING_DAYS:g} d = {stored * gb_month:.1f} GB x $0.023",
          stored * gb_month * PRICE["s3_gb_month"]),
         ("S3 requests", f"PUT/COPY {puts:,.0f} ({seg_n:,.0f} segments + {m.puts * k:,.0f} by detection) x "
@@ -394,13 +403,13 @@ def main() -> int:
             f"{verdict['false_alerts']} false alerts. Settings: raw segments kept "
             f"{segment_days} d (`CORB_SEGMENT_DAYS`), footage with people {footage_days} d "
             f"(`CORB_FOOTAGE_DAYS`), "
-            f"snapshots/results {retention_days} d"
+            f"snapshots {retention_days} d"
             f"; detection Lambda {args.memory} MB (the bench process's peak RSS: {summary['max_rss_mb']} MB)."
             f" One minute of the 1080p main stream alone, as `corb ingest` gives it: static "
             f"{ingest['static']} CPU-s, busy (people walking) {ingest['busy']} CPU-s.\n\n"
             f"**x86** (measured; arm64 at the same CPU seconds, not measured here, would be "
             f"${sum(r[2] for r in bills[other]):.2f}):\n\n{table(bills[cheaper])}\n\n"
-            f"The same measurements, other retention settings (snapshots/results {retention_days} d):\n\n"
+            f"The same measurements, other retention settings (snapshots {retention_days} d):\n\n"
             "| `CORB_SEGMENT_DAYS` | `CORB_FOOTAGE_DAYS` | x86 | arm64 |\n| --- | --- | --- | --- |\n"
             + "\n".join(scenarios))
     print(text)

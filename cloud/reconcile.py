@@ -3,8 +3,8 @@
 S3 notifications are at-least-once but not guaranteed to arrive: a bucket's notification configuration
 being rewritten by hand, a function that failed past its retries after the dead letter was replayed and
 lost, a first deploy whose notification came after the camera's first uploads. The detection function's
-contract makes a missed segment visible: a segment version has been analysed iff
-``results/<camera>/<stem>-<etag12>.json`` exists (``detection.handler.output_keys``). Every run (a schedule
+contract makes a missed segment visible: a segment version has been analysed iff its one object,
+``snapshots/<camera>/<stem>-<etag12>.jpg``, exists (``detection.handler.output_key``). Every run (a schedule
 of the detection stage, ``rate(15 minutes)``) lists the S3 triggers' prefixes and, for each object older
 than ``GRACE`` (time for the first delivery, its two retries and its analysis) and younger than
 ``HORIZON`` (older ones were looked at by the runs before) that has no result, invokes the trigger's function
@@ -46,10 +46,10 @@ class Missed:
 
 def result_key(key: str, etag: str) -> str | None:
     """The commit marker of a segment version, or None for a key the detection handler skips."""
-    from detection.handler import output_keys  # the handler's own naming: one definition of "analysed"
+    from detection.handler import output_key  # the handler's own naming: one definition of "analysed"
 
     try:
-        return output_keys(key, etag)[1]
+        return output_key(key, etag)
     except ValueError:
         return None
 

@@ -7,13 +7,14 @@ the annotated best frame and a result JSON, and return the result, which the Lam
 carries onto the bus. A corrupt, empty or non-video object raises
 :class:`detection.video.VideoError`; the runtime retries, then hands it to onFailure (dead letters).
 
-Idempotent per bucket + key + eTag (S3 delivers at least once): the result JSON is written last, as the commit
-marker, under a name that carries the eTag; if it exists, the stored result is returned without analysing
-again. A failure before it leaves no snapshot behind (the snapshot is written only after analysis succeeded,
-and removed if the commit marker cannot be written).
+Idempotent per bucket + key + eTag (S3 delivers at least once): one object is written per segment, the
+annotated snapshot with the result JSON inside it (:mod:`cloud.results`), in a single PUT, so it is also the
+commit marker: its name carries the eTag, and if it exists the stored result is returned without analysing
+again. A failure before it leaves nothing behind but an idempotent footage copy.
 
 The snapshot is stored for every segment, with or without people, so that ``snapshot <camera>`` always has a
-fresh picture; ``snapshot_key`` is therefore never null.
+fresh picture; ``snapshot_key`` is therefore never null. A segment with people is moved to ``footage/``
+(copied, then the raw one deleted once the snapshot is stored): kept longer, and never stored twice.
 
 Heavy imports (OpenCV, numpy, LiteRT) happen on the first record, not when this module is imported.
 """
@@ -33,6 +34,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
+from cloud import results
 from cloud.bucket import NoSuchKey
 from cloud.lifecycle import footage_key
 from cloud.sandbox import alive
@@ -47,6 +49,7 @@ log = logging.getLogger(__name__)
 KIND = "segment_analysed"
 CAMERAS_PREFIX = "cameras/"
 TMP_PREFIX = "corb-segment-"  # + the pid of the process that downloaded it
+MAX_PICTURE_BYTES = 560_000  # the picture's share of an MMS (600 KB): the result inside takes the rest
 
 
 def remove_stale_downloads(tmp_dir: str | None = None) -> int:
@@ -157,34 +160,47 @@ def segment_names(key: str) -> tuple[str, str] | None:
     return parts[0], str(rest.with_suffix("")) if rest.suffix else str(rest)
 
 
-def output_keys(key: str, etag: str) -> tuple[str, str]:
-    """(snapshot key, result key) of a segment version: ``snapshots|results/<camera>/<stem>-<etag12>``."""
+def output_key(key: str, etag: str) -> str:
+    """The one object a segment version gets: ``snapshots/<camera>/<stem>-<etag12>.jpg``, the annotated
+    picture with the result inside (:mod:`cloud.results`)."""
     names = segment_names(key)
     if names is None:
         raise ValueError(f"not a segment key: {key!r}")
     camera, stem = names
-    tag = etag[:12]
-    return f"snapshots/{camera}/{stem}-{tag}.jpg", f"results/{camera}/{stem}-{tag}.json"
+    return f"snapshots/{camera}/{stem}-{etag[:12]}.jpg"
+
+
+def stored_result(bucket: Bucket, snapshot_key: str) -> dict | None:
+    """The result stored with a snapshot, or None if the segment version was not analysed yet. Reads a
+    result JSON beside it too, as versions before one-object-per-segment wrote (``results/``)."""
+    try:
+        found = results.extract(bucket.get(snapshot_key))
+    except NoSuchKey:
+        return None
+    if found is not None:
+        return found
+    legacy = "results/" + snapshot_key.removeprefix("snapshots/").removesuffix(".jpg") + ".json"
+    try:
+        return json.loads(bucket.get(legacy))
+    except (NoSuchKey, ValueError):
+        return None
 
 
 def process(bucket: Bucket, key: str, *, etag: str = "", detector: Detector | None = None,
             keep_segment: bool = True, deadline: float | None = None) -> dict:
-    """Analyse one segment version (or return its stored result) and store snapshot + result JSON.
-    ``keep_segment=False`` (``CORB_SEGMENT_DAYS=0``) deletes the raw segment once its result is stored:
-    only the ``footage/`` copy of a segment with people remains."""
+    """Analyse one segment version (or return its stored result) and store its one object.
+    ``keep_segment=False`` (``CORB_SEGMENT_DAYS=0``) deletes the raw segment once its result is stored;
+    a segment with people is moved to ``footage/`` either way."""
     if not etag:  # a hand-made event: the object's current version is the one meant
         info = bucket.head(key)
         if info is None:
             return {"kind": "segment_skipped", "segment_key": key, "reason": "object no longer exists"}
         etag = info.etag
-    snapshot_key, result_key = output_keys(key, etag)
-    try:
-        stored = json.loads(bucket.get(result_key))
-    except NoSuchKey:
-        stored = None
+    snapshot_key = output_key(key, etag)
+    stored = stored_result(bucket, snapshot_key)
     if stored is not None:
-        log.info("s3://%s/%s (eTag %s) already analysed: returning %s", bucket.name, key, etag, result_key)
-        return {**stored, "duplicate": True}
+        log.info("s3://%s/%s (eTag %s) already analysed: returning %s", bucket.name, key, etag, snapshot_key)
+        return {**stored, "bucket": bucket.name, "duplicate": True}
 
     from cloud.camera_settings import load_settings
     from detection.pipeline import DEFAULT_LIMITS, analyse, start_time_from_name
@@ -207,30 +223,55 @@ def process(bucket: Bucket, key: str, *, etag: str = "", detector: Detector | No
                     "reason": f"object changed since the event (eTag {etag} is now {info.etag})"}
         result = analyse(path, camera=camera, detector=detector, name=f"s3://{bucket.name}/{key}",
                          start_time=start_time_from_name(key), end_time=info.last_modified,
-                         zone=settings.zone, limits=replace(DEFAULT_LIMITS, deadline=deadline))
-
-    payload = build_payload(result, bucket=bucket.name, key=key, etag=etag, snapshot_key=snapshot_key,
-                            result_key=result_key, size=info.size)
-    if result.peak > 0:  # kept for CORB_FOOTAGE_DAYS; cameras/ keeps the rest CORB_SEGMENT_DAYS
-        payload["footage_key"] = footage_key(key)
-        bucket.copy(key, payload["footage_key"])
-    bucket.put(snapshot_key, result.snapshot_jpeg, "image/jpeg")
+                         zone=settings.zone, limits=replace(DEFAULT_LIMITS, deadline=deadline),
+                         max_snapshot_bytes=MAX_PICTURE_BYTES)
+        payload = build_payload(result, bucket=bucket.name, key=key, etag=etag, snapshot_key=snapshot_key,
+                                size=info.size)
+        if result.peak > 0:  # kept for CORB_FOOTAGE_DAYS; cameras/ keeps the rest CORB_SEGMENT_DAYS
+            # Before the commit: a retry writes it again. Only the part with people, when that is less.
+            payload["footage_key"] = footage_key(key)
+            payload["footage_bytes"] = keep_footage(bucket, key, path, result, payload["footage_key"])
+    stored = {k: v for k, v in payload.items() if k != "bucket"}  # the bucket is the reader's own
     try:
-        bucket.put(result_key, json.dumps(payload, separators=(",", ":")).encode(), "application/json")
+        bucket.put(snapshot_key, results.embed(result.snapshot_jpeg, stored), "image/jpeg")  # the commit
     except BaseException:
-        bucket.delete(snapshot_key)  # no commit marker: leave nothing half-done behind
         if "footage_key" in payload:
-            bucket.delete(payload["footage_key"])
+            bucket.delete(payload["footage_key"])  # not committed: leave nothing half-done behind
         raise
-    if not keep_segment:
-        bucket.delete(key)  # after the commit marker: a retry finds the result and never needs it again
+    if not keep_segment or "footage_key" in payload:
+        bucket.delete(key)  # after the commit: a retry finds the result and never needs it again
     log.info("s3://%s/%s: peak %d, mean %.2f, %d unique -> %s", bucket.name, key, result.peak, result.mean,
-             result.unique_people, result_key)
+             result.unique_people, snapshot_key)
     return {**payload, "duplicate": False}
 
 
+def keep_footage(bucket: Bucket, key: str, path: Path, result: SegmentResult, footage: str) -> int:
+    """Store the segment's part with people under ``footage`` (see :mod:`detection.footage`); the whole
+    segment by server-side copy when cutting would not save much. Returns the bytes kept."""
+    from detection.footage import trim
+
+    span = people_span(result)
+    part = path.with_name("footage.mkv")
+    if span is not None:
+        try:
+            cut = trim(path, part, *span, duration_s=result.duration_s)
+        except (OSError, ValueError) as exc:  # av.error.FFmpegError is both: keep the whole instead
+            log.warning("could not cut the footage of %s (%s): keeping the whole segment", key, exc)
+            cut = False
+        if cut:
+            return bucket.upload(part, footage).size
+    return bucket.copy(key, footage).size
+
+
+def people_span(result: SegmentResult) -> tuple[float, float] | None:
+    """Container seconds from the first person's first sighting to the last one's last."""
+    if not result.tracks:
+        return None
+    return min(t.first_time_s for t in result.tracks), max(t.last_time_s for t in result.tracks)
+
+
 def build_payload(result: SegmentResult, *, bucket: str, key: str, etag: str, snapshot_key: str,
-                  result_key: str, size: int = 0) -> dict:
+                  size: int = 0) -> dict:
     """The bus payload: small (no boxes, no tracks), JSON-ready, everything a bot needs to tell people
     and the stream's format for the Cameras page (the bitrate: the file's ``size`` over its span)."""
     s = result.summary(tracks=False)
@@ -254,7 +295,6 @@ def build_payload(result: SegmentResult, *, bucket: str, key: str, etag: str, sn
         "unique_people": result.unique_people,
         "best_frame": s["best_frame"],
         "snapshot_key": snapshot_key,
-        "result_key": result_key,
         "model": result.model,
         "timings_ms": s["timings_ms"],
         "capped": result.capped,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime
 from typing import Any
@@ -15,26 +14,23 @@ from bot.handlers import Reply, act_once, cameras_named, dedupe_key, unwrap
 from bot.handlers.alerts import best_frame
 from bot.models import Detection
 from bot.services import services
+from cloud import results
 from cloud.bucket import NoSuchKey
 
 log = logging.getLogger(__name__)
 
 
-def result_key(snapshot_key: str) -> str:
-    """The stored result beside a snapshot, as ``detection.handler.output_keys`` names both (that
-    package is not in the bot's Lambda zip, so the rule is restated here and a test ties the two)."""
-    return "results/" + snapshot_key.removeprefix("snapshots/").removesuffix(".jpg") + ".json"
-
-
 def picture_facts(detection: Detection) -> tuple[datetime, int]:
-    """The picture's own time and head count, as burnt into it: the segment's stored result names its
-    best frame. Without a readable result, the segment's start and peak (never later than the frame)."""
+    """The picture's own time and head count, as burnt into it: the result stored inside the snapshot
+    (:mod:`cloud.results`) names its best frame. Without a readable result, the segment's start and peak
+    (never later than the frame)."""
     try:
-        result = json.loads(services().bucket.get(result_key(detection.snapshot_key or "")))
-    except (NoSuchKey, ValueError) as exc:
-        log.info("no stored result for %s (%s); using the segment's start", detection.segment_key, exc)
-        result = {}
-    return best_frame(result if isinstance(result, dict) else {}, detection.start_time, detection.peak)
+        result = results.extract(services().bucket.get(detection.snapshot_key or ""))
+    except NoSuchKey:
+        result = None
+    if result is None:
+        log.info("no stored result for %s; using the segment's start", detection.segment_key)
+    return best_frame(result or {}, detection.start_time, detection.peak)
 
 
 def answer(s: Session, payload: dict[str, Any]) -> Reply:

@@ -92,7 +92,7 @@ def test_a_zero_fps_header_is_all_or_nothing(bucket, videos) -> None:
         assert key in str(error) and outputs(bucket) == []
         return
     assert payload["kind"] == "segment_analysed" and payload["frames_decoded"] == 10
-    assert outputs(bucket) == sorted([payload["snapshot_key"], payload["result_key"]])
+    assert outputs(bucket) == [payload["snapshot_key"]]
 
 
 @pytest.mark.parametrize("key", [
@@ -116,7 +116,7 @@ def test_odd_but_valid_keys_are_analysed_once_in_full(bucket, videos, key: str) 
     payload = invoke(bucket, key, CLIP.read_bytes())
     assert payload["kind"] == "segment_analysed" and payload["segment_key"] == key
     assert payload["video"]["frames_in_track"] == 50  # every frame of the clip was read
-    # People were seen: the segment is also kept as footage (CORB_FOOTAGE_DAYS), under the same name.
-    assert outputs(bucket) == sorted([payload["footage_key"], payload["snapshot_key"], payload["result_key"]])
+    # People were seen: the segment is moved to footage (CORB_FOOTAGE_DAYS), under the same name.
+    assert outputs(bucket) == sorted([payload["footage_key"], payload["snapshot_key"]])
     for out in outputs(bucket):
         assert bucket.root in bucket.path_for(out).parents

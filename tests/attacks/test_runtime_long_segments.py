@@ -16,6 +16,7 @@ from cloud.bucket import FolderBucket
 from cloud.declaration import load_declaration
 from cloud.events import s3_record
 from cloud.models import Invocation
+from cloud.results import extract
 from cloud.sandbox import TMP_PREFIX
 
 CLIP = Path(__file__).resolve().parents[1] / "data" / "vtest-clip.mkv"
@@ -23,7 +24,6 @@ DETECT = "detection.handler.handle"
 
 
 def detection_declaration(root: Path, timeout_s: int) -> object:
-    import json
 
     root.mkdir(parents=True)
     trigger = {"function": DETECT, "event_source": {"arn": "arn:aws:s3:::local", "prefix": "cameras/",
@@ -73,8 +73,8 @@ def test_a_segment_longer_than_the_timeout_allows_is_analysed_as_far_as_time_all
     with sessions_for(database_url)() as s:
         [inv] = s.scalars(select(Invocation).where(Invocation.function == DETECT)).all()
     assert inv.status == "succeeded", inv.last_error
-    [result] = [o.key for o in bucket.list() if o.key.startswith("results/")]
-    payload = json.loads(bucket.get(result))
+    [snapshot] = [o.key for o in bucket.list() if o.key.startswith("snapshots/")]
+    payload = extract(bucket.get(snapshot))
     assert payload["capped"] == "time limit (the function's timeout)"
     assert 0 < payload["duration_s"] < 600  # the part that was analysed, and only that
     assert pids == [] and list(tmp_root.iterdir()) == []  # no sandbox, no segment copy left
@@ -92,5 +92,5 @@ def test_a_segment_that_fits_is_analysed_in_a_sandbox(tmp_path: Path, database_u
     with sessions_for(database_url)() as s:
         [inv] = s.scalars(select(Invocation).where(Invocation.function == DETECT)).all()
     assert inv.status == "succeeded", inv.last_error
-    # People were seen: the segment is kept as footage too (CORB_FOOTAGE_DAYS).
-    assert {o.key.split("/")[0] for o in bucket.list()} == {"cameras", "footage", "snapshots", "results"}
+    # People were seen: the segment is moved to footage (CORB_FOOTAGE_DAYS) beside its one snapshot.
+    assert {o.key.split("/")[0] for o in bucket.list()} == {"footage", "snapshots"}

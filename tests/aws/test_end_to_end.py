@@ -30,6 +30,7 @@ from bot.models import Camera, Message, Role, Subscription, User
 from cloud.bucket import Bucket
 from cloud.events import FAILURE, SUCCESS
 from cloud.models import DeadLetter
+from cloud.results import extract
 
 CLIP = Path(__file__).resolve().parents[1] / "data" / "vtest-clip.mkv"
 SEGMENT = "cameras/lobby/2026-11-27T10-00-00Z.mkv"
@@ -227,7 +228,7 @@ def test_a_segment_becomes_an_alert_and_a_snapshot_command_an_mms(cloud: Cloud) 
     assert snapshot.content_type == "image/jpeg"
     picture = cloud.bucket.get(snapshot.key)
     assert picture[:3] == b"\xff\xd8\xff"
-    assert len(list(cloud.bucket.list("results/lobby/"))) == 1
+    assert extract(picture)["segment_key"] == SEGMENT  # the result travels inside the picture
 
     # its onSuccess destination record went on the bus
     [dest] = [e for e in cloud.bus_events() if e["source"] == "lambda" and e["detail-type"] == SUCCESS

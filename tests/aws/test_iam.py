@@ -69,9 +69,11 @@ def test_each_function_gets_only_what_it_uses(group: str) -> None:
     bus = {f"arn:aws:events:us-east-1:*:event-bus/{deployment.bus}"}  # the stage's own bus
 
     d = grants(policy(f"{group}_detection"))
-    assert d["s3:GetObject"] == {f"{b}/cameras/*", f"{b}/results/*", f"{b}/config/cameras/*"}
-    assert d["s3:PutObject"] == {f"{b}/snapshots/*", f"{b}/results/*"}
-    assert d["s3:DeleteObject"] == {f"{b}/snapshots/*"}
+    # reads segments, its stored results (inside snapshots; results/ from versions before) and zones
+    assert d["s3:GetObject"] == {f"{b}/cameras/*", f"{b}/snapshots/*", f"{b}/results/*",
+                                 f"{b}/config/cameras/*"}
+    assert d["s3:PutObject"] == {f"{b}/snapshots/*", f"{b}/footage/*"}  # one object + the footage copy
+    assert d["s3:DeleteObject"] == {f"{b}/cameras/*", f"{b}/footage/*"}  # the move; an uncommitted copy
     assert d["s3:ListBucket"] == {b}  # without it a missing key is 403, not NoSuchKey
     assert d["events:PutEvents"] == bus  # its onSuccess / onFailure destinations
     assert {r.rsplit("/", 1)[-1] for r in d["logs:PutLogEvents"]} == {f"{detection}:*"}
@@ -100,3 +102,63 @@ def test_iam_accepts_the_documents(aws: str, stage: str) -> None:
     iam.put_role_policy(RoleName="r", PolicyName="zappa-permissions", PolicyDocument=json.dumps(doc))
     got = iam.get_role_policy(RoleName="r", PolicyName="zappa-permissions")["PolicyDocument"]
     assert got == doc
+
+
+class RecordingBucket:
+    """A real FolderBucket that notes each S3 action the detection function would take, and on what key
+    (CopyObject needs GetObject on its source and PutObject on its destination)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.name, self.calls = inner, inner.name, []
+
+    def get(self, key: str) -> bytes:
+        self.calls.append(("s3:GetObject", key))
+        return self.inner.get(key)
+
+    def download(self, key: str, path: Path) -> Any:
+        self.calls.append(("s3:GetObject", key))
+        return self.inner.download(key, path)
+
+    def head(self, key: str) -> Any:
+        self.calls.append(("s3:GetObject", key))  # HeadObject is authorised as GetObject
+        return self.inner.head(key)
+
+    def put(self, key: str, data: bytes, content_type: str | None = None) -> Any:
+        self.calls.append(("s3:PutObject", key))
+        return self.inner.put(key, data, content_type)
+
+    def copy(self, src: str, dst: str) -> Any:
+        self.calls += [("s3:GetObject", src), ("s3:PutObject", dst)]
+        return self.inner.copy(src, dst)
+
+    def delete(self, key: str) -> Any:
+        self.calls.append(("s3:DeleteObject", key))
+        return self.inner.delete(key)
+
+
+@pytest.mark.parametrize("group", ["dev", "prod"])
+@pytest.mark.parametrize("keep", [True, False], ids=["segments-kept", "segments-deleted"])
+def test_the_detection_policy_grants_every_call_the_function_makes(group: str, keep: bool,
+                                                                   tmp_path: Path) -> None:
+    """Moto does not enforce IAM: the function's own calls, on a real bucket, are checked against the
+    policy document here (a footage copy without PutObject would fail only on AWS)."""
+    import fnmatch
+
+    from cloud.bucket import FolderBucket
+    from cloud.events import s3_record
+    from detection.handler import handle_records
+
+    bucket_name = stage_config(read_settings(), group)["environment_variables"]["CORB_BUCKET"]
+    clip = Path(__file__).resolve().parents[1] / "data" / "vtest-clip.mkv"
+    bucket = RecordingBucket(FolderBucket(tmp_path / "bucket", name=bucket_name))
+    allowed = grants(policy(f"{group}_detection"))
+    for key in ("cameras/lobby/2026-11-30T10-00-00.000Z.mkv", "cameras/lobby/2026-11-30T10-01-00.000Z.mkv"):
+        info = bucket.inner.upload(clip, key)
+        record = s3_record(bucket.name, key, size=info.size, etag=info.etag, sequencer="01")
+        payload = handle_records([record], bucket, keep_segments=keep)
+        assert payload["kind"] == "segment_analysed" and payload["peak"] > 0  # people: the footage move
+        assert handle_records([record], bucket, keep_segments=keep)["duplicate"] is True
+    assert {a for a, _ in bucket.calls} == {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}
+    for action, key in bucket.calls:
+        arn = f"arn:aws:s3:::{bucket_name}/{key}"
+        assert any(fnmatch.fnmatchcase(arn, r) for r in allowed[action]), (action, key)

@@ -238,7 +238,7 @@ def test_sms_and_segments_flow_through_update_schedule_and_unschedule(
                        and r.error is None and r.result.get("kind") == "segment_analysed"
                        and not r.result.get("duplicate"))
     assert analysed == Counter(traffic.segments)
-    assert len(list(stage["bucket"].list("results/lobby/"))) == len(traffic.segments)
+    assert len(list(stage["bucket"].list("snapshots/lobby/"))) == len(traffic.segments)
     assert all(r.error is None for r in pump.runs), [r.error for r in pump.runs if r.error][:2]
 
     # every command answered exactly once

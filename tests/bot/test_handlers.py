@@ -74,16 +74,15 @@ def test_the_alert_tells_the_pictures_time_and_count(services, people, runtime, 
 
 
 def test_the_snapshot_text_tells_the_pictures_time_and_count(sms, services, people, runtime, now) -> None:
-    from bot.handlers.snapshot import result_key
-    from detection.handler import output_keys
+    from cloud.results import embed
+    from detection.handler import output_key
 
     segment = f"cameras/lobby/{now:%Y-%m-%dT%H-%M-%SZ}.mkv"
-    snap, result = output_keys(segment, "abcdef0123456789")
-    assert result_key(snap) == result
+    snap = output_key(segment, "abcdef0123456789")
     jpeg(services, snap)
     best = now + timedelta(seconds=30)
     stored = {"best_frame": {"utc": best.isoformat() + "Z", "count": 7}}
-    services.bucket.put(result, json.dumps(stored).encode(), "application/json")
+    services.bucket.put(snap, embed(services.bucket.get(snap), stored), "image/jpeg")
     analysed(services, runtime, {**segment_result("lobby", now, counts=[7, 6], snapshot_key=snap),
                                  "segment_key": segment})
     sms(MEMBER, "snapshot lobby")

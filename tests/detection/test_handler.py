@@ -7,13 +7,16 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
+from cloud import results
 from cloud.bucket import FolderBucket
 from cloud.camera_settings import CameraSettings, parse_zone, save_settings
 from cloud.events import s3_record
 from detection import handler
-from detection.handler import handle_records, output_keys, segment_names
+from detection.handler import handle_records, output_key, segment_names
 from detection.video import VideoError
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -36,13 +39,13 @@ def keys(bucket: FolderBucket) -> list[str]:
     return sorted(o.key for o in bucket.list())
 
 
-def test_a_segment_is_analysed_and_its_snapshot_and_result_stored(bucket: FolderBucket, counting) -> None:
+def test_a_segment_is_analysed_and_its_snapshot_stored_with_the_result_inside(bucket: FolderBucket,
+                                                                              counting) -> None:
     record = upload(bucket, KEY)
     assert record["s3"]["object"]["key"] == "cameras/front+door/2026-11-27T10-00-00Z.mkv"  # as S3 sends it
     payload = handle_records([record], bucket, detector=counting)
     etag = record["s3"]["object"]["eTag"]
     snapshot_key = f"snapshots/front door/2026-11-27T10-00-00Z-{etag[:12]}.jpg"
-    result_key = f"results/front door/2026-11-27T10-00-00Z-{etag[:12]}.json"
     assert payload["kind"] == "segment_analysed" and payload["duplicate"] is False
     assert payload["camera"] == "front door" and payload["bucket"] == bucket.name
     assert payload["segment_key"] == KEY and payload["etag"] == etag
@@ -53,15 +56,17 @@ def test_a_segment_is_analysed_and_its_snapshot_and_result_stored(bucket: Folder
     assert payload["video"]["width"] == 768 and payload["video"]["height"] == 576
     assert payload["video"]["fps"] == pytest.approx(7.0) and payload["video"]["bitrate"] > 100_000
     assert payload["peak"] == max(payload["counts"]) >= 5 and payload["unique_people"] >= 6
-    assert payload["snapshot_key"] == snapshot_key and payload["result_key"] == result_key
+    assert payload["snapshot_key"] == snapshot_key and "result_key" not in payload
     assert payload["model"].startswith("nanodet") and payload["timings_ms"]["total"] > 0
-    # People were seen: the segment is also kept under footage/ (longer than cameras/, see cloud.lifecycle).
+    # People were seen: the segment is moved to footage/ (kept longer than cameras/, see cloud.lifecycle),
+    # and the only other object is the snapshot, with the result inside (one PUT per segment).
     footage = "footage/front door/2026-11-27T10-00-00Z.mkv"
     assert payload["footage_key"] == footage and bucket.get(footage) == CLIP.read_bytes()
-    assert keys(bucket) == sorted([KEY, footage, snapshot_key, result_key])
-    assert bucket.get(snapshot_key)[:2] == b"\xff\xd8"
-    stored = json.loads(bucket.get(result_key))
-    assert stored == {k: v for k, v in payload.items() if k != "duplicate"}
+    assert keys(bucket) == sorted([footage, snapshot_key])
+    picture = bucket.get(snapshot_key)
+    assert picture[:2] == b"\xff\xd8" and len(picture) <= 600_000
+    assert cv2.imdecode(np.frombuffer(picture, np.uint8), cv2.IMREAD_COLOR).shape[2] == 3
+    assert results.extract(picture) == {k: v for k, v in payload.items() if k not in ("duplicate", "bucket")}
     text = json.dumps(payload)
     assert len(text.encode()) < 64_000 and "mot" not in payload
 
@@ -85,7 +90,7 @@ def test_a_new_version_of_the_same_key_is_analysed_again(bucket: FolderBucket, c
     shorter = write_video(tmp_path / "short.mkv", clip_frames(10))
     again = handle_records([upload(bucket, KEY, shorter)], bucket, detector=counting)
     assert again["duplicate"] is False and again["video"]["frames_in_track"] == 10
-    assert len([k for k in keys(bucket) if k.startswith("results/")]) == 2
+    assert len([k for k in keys(bucket) if k.startswith("snapshots/")]) == 2
 
 
 @pytest.mark.parametrize("key, camera", [
@@ -100,8 +105,7 @@ def test_url_encoded_keys(bucket: FolderBucket, detector, key: str, camera: str)
 
 def test_nested_segment_paths_keep_their_folders_in_output_keys() -> None:
     assert segment_names("cameras/lobby/2026/11/27/10-00-00Z.mkv") == ("lobby", "2026/11/27/10-00-00Z")
-    assert output_keys("cameras/lobby/x.mkv", "0123456789abcdef") == (
-        "snapshots/lobby/x-0123456789ab.jpg", "results/lobby/x-0123456789ab.json")
+    assert output_key("cameras/lobby/x.mkv", "0123456789abcdef") == "snapshots/lobby/x-0123456789ab.jpg"
     for bad in ("cameras/x.mkv", "cameras//x.mkv", "videos/lobby/x.mkv", "cameras/lobby/"):
         assert segment_names(bad) is None
 
@@ -125,10 +129,10 @@ def test_a_bad_object_raises_and_leaves_no_partial_output(bucket: FolderBucket, 
     assert keys(bucket) == [KEY] and counting.calls == 0
 
 
-def test_no_snapshot_is_left_when_the_result_cannot_be_written(bucket: FolderBucket, detector) -> None:
+def test_nothing_is_left_when_the_snapshot_cannot_be_written(bucket: FolderBucket, detector) -> None:
     class FailingResults(FolderBucket):
         def put(self, key: str, data: bytes, content_type: str | None = None):
-            if key.startswith("results/"):
+            if key.startswith("snapshots/"):
                 raise OSError("disk full")
             return super().put(key, data, content_type)
 
@@ -169,7 +173,7 @@ def test_handle_uses_the_configured_bucket(tmp_path: Path, monkeypatch: pytest.M
     bucket = FolderBucket(tmp_path / "var" / "bucket")
     payload = handler.handle({"Records": [upload(bucket, KEY)]}, None)
     assert payload["kind"] == "segment_analysed"
-    assert bucket.head(payload["result_key"]) is not None
+    assert results.extract(bucket.get(payload["snapshot_key"]))["segment_key"] == KEY
     monkeypatch.setattr(handler, "_bucket", None)
 
 
@@ -222,3 +226,29 @@ def test_with_segment_days_0_only_the_footage_copy_remains(bucket: FolderBucket,
     assert bucket.get(people["footage_key"]) == CLIP.read_bytes() and "footage_key" not in empty
     again = handle_records([upload(bucket, KEY)], bucket, detector=detector, keep_segments=False)
     assert again["duplicate"] is True  # S3 redelivering the event finds the result, not a missing object
+
+
+def test_footage_keeps_only_the_part_with_people(bucket: FolderBucket, detector, tmp_path: Path) -> None:
+    """30 s of the empty scene, the 7-s clip of people, 30 s empty again (a keyframe every second): the
+    footage is the part with people, cut at keyframes by stream copy, and still a playable video."""
+    import subprocess
+
+    import av
+
+    segment = tmp_path / "long.mkv"
+    scene = DATA / "empty-scene.mkv"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-stream_loop", "-1", "-t", "30", "-i", str(scene),
+                    "-i", str(CLIP), "-stream_loop", "-1", "-t", "30", "-i", str(scene), "-filter_complex",
+                    "[0:v]scale=768:576,fps=7,setsar=1[a];[1:v]fps=7,setsar=1[b];[2:v]scale=768:576,fps=7,"
+                    "setsar=1[c];[a][b][c]concat=n=3:v=1[v]", "-map", "[v]", "-c:v", "libx264", "-g", "7",
+                    "-pix_fmt", "yuv420p", str(segment)], check=True)
+    key = "cameras/lobby/2026-11-30T10-00-00.000Z.mkv"
+    payload = handle_records([upload(bucket, key, segment)], bucket, detector=detector)
+    assert payload["peak"] > 0 and bucket.head(key) is None  # moved: the raw segment is gone
+    footage = bucket.path_for(payload["footage_key"])
+    assert payload["footage_bytes"] == footage.stat().st_size < segment.stat().st_size / 3
+    with av.open(str(footage)) as container:
+        times = [float(f.time) for f in container.decode(video=0)]
+    # The people are in [30, 37) s; the cut keeps them, from a keyframe up to 2 s before, to 2 s after.
+    assert 27.5 <= times[0] <= 30.0 and 37.0 <= times[-1] <= 40.0
+    assert len(times) == len(set(times)) and times == sorted(times)
