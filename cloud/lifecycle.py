@@ -5,9 +5,10 @@ showed, by prefix, which S3 lifecycle rules can express without any request per 
 
 | prefix | what | kept (setting, default) |
 | --- | --- | --- |
-| ``cameras/`` | every segment as uploaded (0: deleted once analysed) | ``CORB_SEGMENT_DAYS``, 1 |
-| ``footage/`` | a copy of each segment in which people were detected | ``CORB_FOOTAGE_DAYS``, 7 |
-| ``snapshots/``, ``results/`` | every segment's annotated picture and result | ``CORB_RETENTION_DAYS``, 30 |
+| ``cameras/`` | segments as uploaded, nobody detected (0: deleted once analysed) | ``CORB_SEGMENT_DAYS``, 1 |
+| ``footage/`` | the part of a segment with people, moved from ``cameras/`` | ``CORB_FOOTAGE_DAYS``, 7 |
+| ``snapshots/`` | every segment's annotated picture, its result inside | ``CORB_RETENTION_DAYS``, 30 |
+| ``results/`` | result JSONs of versions before results moved into snapshots | ``CORB_RETENTION_DAYS``, 30 |
 
 S3 applies a rule at the first midnight UTC after the object's age passes its days (so an object lives
 between N and N + 1 days); the folder bucket applies the same rules in the hourly ``purge``.
