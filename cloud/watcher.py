@@ -73,9 +73,24 @@ class BucketWatcher:
         self._last_sequencer = 0
 
     # -- scanning ----------------------------------------------------------------------------------
+    def _scan_roots(self) -> list[Path]:
+        """The folders that can hold a trigger's objects: a trigger's prefix up to its last ``/``. Only
+        these are walked each second; the rest of the bucket (a month of snapshots: tens of thousands of
+        files) never is."""
+        folders = {t.prefix.rpartition("/")[0] for t in self.declaration.s3_triggers}
+        if "" in folders:
+            return [self.root]
+        nested = {f for f in folders if any(f.startswith(o + "/") for o in folders if o != f)}
+        return [self.root / f for f in sorted(folders - nested)]
+
     def _scan(self) -> dict[str, Stat]:
         found: dict[str, Stat] = {}
-        for dirpath, dirnames, filenames in os.walk(self.root):
+        for top in self._scan_roots():
+            self._walk(top, found)
+        return found
+
+    def _walk(self, top: Path, found: dict[str, Stat]) -> None:
+        for dirpath, dirnames, filenames in os.walk(top):
             dirnames[:] = [d for d in dirnames if not d.startswith(TEMP_PREFIX)]
             for name in filenames:
                 if name.startswith(TEMP_PREFIX):
@@ -86,7 +101,6 @@ class BucketWatcher:
                 except FileNotFoundError:
                     continue
                 found[path.relative_to(self.root).as_posix()] = (st.st_size, st.st_mtime_ns)
-        return found
 
     def poll(self) -> int:
         """One pass: notify objects that became complete since the last pass; returns how many."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -212,3 +213,28 @@ def test_a_file_renamed_into_place_is_notified_at_once(bucket: FolderBucket, ses
         assert time.monotonic() - started < 5  # far less than the 30 s interval or settle time
     finally:
         watcher.stop()
+
+
+def test_only_the_triggers_folders_are_walked(bucket: FolderBucket, sessions: sessionmaker,
+                                              declare: Callable[..., Declaration],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A month of snapshots is tens of thousands of files: the poll each second must not stat them."""
+    import cloud.watcher
+
+    declaration = declare([s3_trigger("echo", prefix="cameras/", suffix=".mkv"),
+                           s3_trigger("other", prefix="cameras/lobby/", suffix=".jpg")])
+    watcher = BucketWatcher(bucket, declaration, sessions, interval=0.05, settle_s=0.0)
+    for key in ("cameras/lobby/a.mkv", "cameras/lobby/b.jpg", "snapshots/lobby/a.jpg", "footage/x.mkv"):
+        bucket.put(key, b"x")
+    walked: list[str] = []
+    real_walk = os.walk
+
+    def walk(top, *args, **kwargs):
+        walked.append(Path(top).relative_to(bucket.root).as_posix())
+        return real_walk(top, *args, **kwargs)
+
+    monkeypatch.setattr(cloud.watcher.os, "walk", walk)
+    assert poll_until_quiet(watcher) == 2
+    assert walked and set(walked) == {"cameras"}  # one walk of cameras/ a poll, nothing else
+    root_trigger = declare([s3_trigger("echo", suffix=".mkv")])  # no prefix: the whole bucket
+    assert BucketWatcher(bucket, root_trigger, sessions)._scan_roots() == [bucket.root]
