@@ -1,6 +1,7 @@
 """The agent: one recording thread per camera (plus one per sub-stream) and one uploader for all.
 
-A camera that fails never stops the others: each has its own thread, connection and backoff. ``stop()``
+A camera that fails never stops the others: each has its own thread, connection, backoff and stop signal,
+so ``update()`` starts, restarts or stops only the cameras whose settings changed. ``stop()``
 (SIGTERM) closes every segment being written as a complete file, uploads what is complete for a few
 seconds more (and each camera's status, now "error: the camera agent was stopped"), and returns; what
 could not go up stays in the spool for the next start.
@@ -22,24 +23,59 @@ from cloud.bucket import Bucket
 
 log = logging.getLogger("corb.agent")
 STOPPED = "the camera agent was stopped"
+REMOVED = "recording stopped: the camera no longer has a stream to read"
 
 
 class Agent:
     def __init__(self, sources: list[CameraSource], settings: AgentSettings, bucket: Bucket) -> None:
         self.settings = settings
-        self.stop_event = threading.Event()
         self.spool = Spool(settings.spool, settings.spool_cap_bytes)
-        now = time.time()
-        self.boards = {s.slug: StatusBoard(s.slug, now) for s in sources}
-        self.uploader = Uploader(bucket, self.spool, list(self.boards.values()))
-        self.cameras = [Camera(s, settings, self.spool, self.boards[s.slug], self.stop_event, self._segment)
-                        for s in sources]
+        self.boards: dict[str, StatusBoard] = {}
+        self.uploader = Uploader(bucket, self.spool, [])
+        self.cameras: list[Camera] = []
+        self._stops: dict[str, threading.Event] = {}  # per camera, so one can stop alone
+        self._started = False
+        for source in sources:
+            self._add(source)
         self._upload_stop = threading.Event()
         self._upload_thread = threading.Thread(target=self.uploader.run, args=(self._upload_stop,),
                                                name="agent-uploader", daemon=True)
 
     def _segment(self, _stats: SegmentStats) -> None:
         self.uploader.wake.set()
+
+    def _add(self, source: CameraSource) -> Camera:
+        board = self.boards.get(source.slug)
+        if board is None:
+            board = self.boards[source.slug] = StatusBoard(source.slug, time.time())
+            self.uploader.boards = list(self.boards.values())  # a new list: the uploader may be iterating
+        stop = self._stops[source.slug] = threading.Event()
+        camera = Camera(source, self.settings, self.spool, board, stop, self._segment)
+        self.cameras.append(camera)
+        return camera
+
+    def update(self, sources: list[CameraSource], timeout: float = 5.0) -> tuple[list[str], list[str]]:
+        """Record ``sources`` from now on: cameras that are new or whose settings changed are (re)started,
+        removed ones stopped (their segment being written is closed and uploaded); the others go on
+        untouched. Returns (started, stopped) slugs."""
+        wanted = {s.slug: s for s in sources}
+        current = {c.slug: c for c in self.cameras}
+        leaving = [c for slug, c in current.items() if wanted.get(slug) != c.source]
+        for camera in leaving:
+            self._stops.pop(camera.slug).set()
+        deadline = time.monotonic() + timeout
+        for camera in leaving:
+            camera.thread.join(timeout=max(0.1, deadline - time.monotonic()))
+            self.cameras.remove(camera)
+            if camera.slug not in wanted:
+                self.boards[camera.slug].set_state("error", REMOVED, time.time())
+        starting = [s for slug, s in wanted.items() if slug not in current or current[slug] in leaving]
+        for source in starting:
+            camera = self._add(source)
+            if self._started:
+                camera.start()
+        self.uploader.wake.set()
+        return [s.slug for s in starting], [c.slug for c in leaving if c.slug not in wanted]
 
     def start(self) -> Agent:
         self.spool.remove_partials()
@@ -49,12 +85,14 @@ class Agent:
         self._upload_thread.start()
         for camera in self.cameras:
             camera.start()
+        self._started = True
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
         """Finish current segments, upload what is complete within ``timeout``, stop."""
         deadline = time.monotonic() + timeout
-        self.stop_event.set()
+        for stop in self._stops.values():
+            stop.set()
         for camera in self.cameras:
             camera.thread.join(timeout=max(0.1, deadline - time.monotonic() - 1.0))
         for board in self.boards.values():  # "online" would no longer be true
@@ -67,3 +105,4 @@ class Agent:
         left = len(self.spool.pending())
         if left:
             log.warning("%d segments left in the spool %s: they go at the next start", left, self.spool.root)
+

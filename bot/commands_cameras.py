@@ -206,10 +206,14 @@ def cameras_run(slugs: tuple[str, ...], config_file: Path | None, follow: bool) 
             found = _streams_in_db()
             sources = sources if found is None else found
         if sources != running:
-            if agent is not None:
-                click.echo("Cameras changed: restarting the recorders.", err=True)
-                agent.stop(timeout=5.0)
-            agent = Agent(sources, settings, bucket).start() if sources else None
+            if agent is None:
+                agent = Agent(sources, settings, bucket).start()
+            else:  # only the cameras that changed restart: the others keep recording
+                started, stopped = agent.update(sources)
+                click.echo("Cameras changed: " + "; ".join(
+                    part for part in (f"(re)started {', '.join(started)}" if started else "",
+                                      f"stopped {', '.join(stopped)}" if stopped else "") if part) + ".",
+                           err=True)
             running = sources
             click.echo(f"Recording {', '.join(s.slug for s in sources)} into bucket {config.bucket}; "
                        f"spool {settings.spool}. Stop with Ctrl-C." if sources else

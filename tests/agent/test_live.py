@@ -206,3 +206,32 @@ def test_a_stalled_camera_is_noticed_and_reconnected(feed: Path, bucket: FolderB
     finally:
         agent.stop()
         cam.stop(kill=True)
+
+
+def test_update_restarts_only_the_cameras_that_changed(camera: RtspCamera, bucket: FolderBucket,
+                                                       tmp_path: Path) -> None:
+    """``corb cameras run --follow`` after an edit on the admin page: the other cameras keep recording."""
+    from agent.runner import REMOVED
+
+    url = camera.url(user="admin", password="s3cret")
+    steady, edited, removed = (CameraSource("lobby", url), CameraSource("garage", url),
+                               CameraSource("yard", url))
+    agent = run_agent([steady, edited, removed], settings(tmp_path), bucket)
+    try:
+        wait_until(lambda: all(segment_keys(bucket.root, s.slug) for s in (steady, edited, removed)), 20)
+        lobby = next(c for c in agent.cameras if c.slug == "lobby")
+        garage = next(c for c in agent.cameras if c.slug == "garage")
+        changed = CameraSource("garage", url, camera.url(sub=True, user="admin", password="s3cret"))
+        assert agent.update([steady, changed]) == (["garage"], ["yard"])
+        assert lobby in agent.cameras and lobby.thread.is_alive()  # never stopped
+        assert garage not in agent.cameras and not garage.thread.is_alive()
+        assert sorted(c.slug for c in agent.cameras) == ["garage", "lobby"]
+        yard_done = len(segment_keys(bucket.root, "yard"))
+        # The new setting applies: garage's segments get the sub-stream's track (its first may come before
+        # the sub-stream connects, as at any start).
+        wait_until(lambda: any(len(describe(bucket.root / k)["tracks"]) == 2
+                               for k in segment_keys(bucket.root, "garage")), 20)
+        assert wait_for_state(bucket.root, "yard", "error", 5)["error"] == REMOVED
+    finally:
+        agent.stop()
+    assert len(segment_keys(bucket.root, "yard")) == yard_done  # nothing recorded after it was removed
