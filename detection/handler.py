@@ -15,7 +15,7 @@ and removed if the commit marker cannot be written).
 The snapshot is stored for every segment, with or without people, so that ``snapshot <camera>`` always has a
 fresh picture; ``snapshot_key`` is therefore never null.
 
-Heavy imports (OpenCV, numpy, LiteRT) happen on the first record, not when this module is imported.
+Heavy imports (PyAV, numpy, Pillow, LiteRT) happen on the first record, not when this module is imported.
 """
 
 from __future__ import annotations
