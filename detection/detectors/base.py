@@ -95,10 +95,12 @@ def letterbox(
 ) -> tuple[np.ndarray, Letterbox]:
     """Resize ``frame_bgr`` into an ``input_size`` (w, h) canvas keeping aspect ratio.
 
-    Returns the canvas (uint8, H x W x 3) and the :class:`Letterbox` to map boxes back. The resize is
-    Pillow's bilinear filter, which widens with the downscale factor (it antialiases, unlike OpenCV's
-    INTER_LINEAR, which samples 2 x 2 pixels whatever the factor); Pillow treats the three bytes as
-    independent channels, so BGR stays BGR.
+    Returns the canvas (uint8, H x W x 3) and the :class:`Letterbox` to map boxes back. The resize is OpenCV's
+    INTER_LINEAR, which the model was measured with (within one grey level): each output pixel interpolates
+    the 2 x 2 source pixels nearest to where its centre falls, edges replicated. Pillow's ``resize`` would
+    antialias instead (its filter widens with the downscale factor), which costs count accuracy on PETS (count
+    error 0.420 -> 0.452); its affine ``transform`` with a pure scale samples as OpenCV does. Pillow treats
+    the three bytes as independent channels, so BGR stays BGR.
     """
     fh, fw = frame_bgr.shape[:2]
     iw, ih = input_size
@@ -107,8 +109,8 @@ def letterbox(
     nh = min(ih, max(1, round(fh * lb.scale)))
     resized = frame_bgr
     if (nw, nh) != (fw, fh):
-        resized = np.asarray(Image.fromarray(np.ascontiguousarray(frame_bgr)).resize(
-            (nw, nh), Image.Resampling.BILINEAR))
+        resized = np.asarray(Image.fromarray(np.ascontiguousarray(frame_bgr)).transform(
+            (nw, nh), Image.Transform.AFFINE, (fw / nw, 0, 0, 0, fh / nh, 0), Image.Resampling.BILINEAR))
     if (nw, nh) == (iw, ih):
         return np.ascontiguousarray(resized), lb
     canvas = np.full((ih, iw, 3), pad_value, dtype=np.uint8)
