@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 USER = "+15550000002"
 TOKEN = "bench-auth-token"
-HEAVY = ("tensorflow", "ai_edge_litert", "cv2", "numpy")
+HEAVY = ("tensorflow", "ai_edge_litert", "cv2", "av", "PIL", "numpy")
 MAX_REQUESTS = 20_000
 
 

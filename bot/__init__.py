@@ -1,7 +1,7 @@
 """Corb's chat-ops backend: the Flask app (webhook, media, admin, API) and the bot's handlers.
 
 Importing this package must stay cheap: it is the webhook's cold start. Nothing here imports
-detection, OpenCV, LiteRT or TensorFlow.
+detection, PyAV, numpy, Pillow, LiteRT or TensorFlow.
 """
 
 from __future__ import annotations

@@ -225,8 +225,8 @@ def users_list() -> None:
 def ingest(video: Path, slug: str) -> None:
     """Put VIDEO (Matroska, .mkv) into the bucket as camera SLUG would upload a segment.
 
-    Other containers are refused rather than converted: OpenCV can only re-encode, not remux, which is
-    slow and lossy. Convert first, e.g. ``ffmpeg -i in.mp4 -c copy out.mkv``.
+    Other containers are refused rather than converted here: ffmpeg remuxes them without re-encoding,
+    e.g. ``ffmpeg -i in.mp4 -c copy out.mkv``.
     """
     from sqlalchemy import select
 

@@ -8,20 +8,21 @@ quality steps down first and only then is the picture made smaller.
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime
 
-import cv2
 import numpy as np
+from PIL import Image, ImageDraw, ImageFont
 
 from cloud.camera_settings import CAPTION_BAR, Zone
 
 MMS_MAX_BYTES = 600_000
 _QUALITIES = (88, 80, 70, 60, 50)
-_BOX_BGR = (60, 220, 60)
-_ZONE_BGR = (0, 200, 255)
-_BAR_BGR = (0, 0, 0)
-_TEXT_BGR = (255, 255, 255)
-_FONT = cv2.FONT_HERSHEY_SIMPLEX
+_BOX_RGB = (60, 220, 60)
+_ZONE_RGB = (255, 200, 0)
+_BAR_RGB = (0, 0, 0)
+_TEXT_RGB = (255, 255, 255)
+_REFERENCE_SIZE = 100  # font size the caption is measured at, then scaled to fit the bar
 
 
 def frame_rank(detections: np.ndarray, threshold: float) -> tuple[int, float]:
@@ -32,7 +33,7 @@ def frame_rank(detections: np.ndarray, threshold: float) -> tuple[int, float]:
 
 
 def _ascii(text: str) -> str:
-    """OpenCV's Hershey fonts draw ASCII only; anything else would come out as '?' glyph soup."""
+    """Pillow's built-in font (Aileron) draws ASCII; anything else would come out as empty boxes."""
     return text.encode("ascii", "replace").decode("ascii")
 
 
@@ -44,10 +45,14 @@ def caption(camera: str | None, count: int, when: datetime | None) -> str:
     return _ascii("  |  ".join(parts))
 
 
-def draw(image: np.ndarray, boxes: np.ndarray, *, camera: str | None, when: datetime | None,
-         zone: Zone | None = None) -> np.ndarray:
-    """A copy of ``image`` with ``boxes`` ((N, >=4) x1, y1, x2, y2) drawn and a caption bar on top; a counting
-    ``zone`` is outlined, so whoever reads the count sees where it was counted."""
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """Pillow's built-in scalable font (FreeType, bundled in Pillow's wheels): no font file to ship."""
+    return ImageFont.load_default(max(1, size))
+
+
+def _annotated(image: np.ndarray, boxes: np.ndarray, *, camera: str | None, when: datetime | None,
+               zone: Zone | None = None) -> Image.Image:
+    """The annotated picture as an RGB Pillow image (see :func:`draw`)."""
     h, w = image.shape[:2]
     boxes = np.asarray(boxes, dtype=np.float32)
     boxes = boxes.reshape(len(boxes), -1) if boxes.size else np.zeros((0, 4), dtype=np.float32)
@@ -56,44 +61,67 @@ def draw(image: np.ndarray, boxes: np.ndarray, *, camera: str | None, when: date
     # admin page's zone preview relies on it); the text fills the bar, shrunk if a long name needs it.
     bar = max(1, round(h * CAPTION_BAR))
     pad = max(1, bar // 6)
-    (tw1, th1), base1 = cv2.getTextSize(text, _FONT, 1.0, 1)
-    scale = min((bar - 2 * pad) / (th1 + base1), (w - 8) / max(tw1, 1))
-    thickness = max(1, round(scale * 1.6))
-    th = round(th1 * scale)
+    reference = _font(_REFERENCE_SIZE)
+    ascent, descent = reference.getmetrics()
+    width = reference.getlength(text)
+    size = int(_REFERENCE_SIZE * min((bar - 2 * pad) / (ascent + descent), (w - 8) / max(width, 1)))
     out = np.empty((h + bar, w, 3), dtype=np.uint8)
-    out[:bar] = _BAR_BGR
-    out[bar:] = image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-    cv2.putText(out, text, (4, pad + th), _FONT, scale, _TEXT_BGR, thickness, cv2.LINE_AA)
+    out[:bar] = _BAR_RGB
+    out[bar:] = image[:, :, 2::-1] if image.ndim == 3 else image.reshape(h, w, 1)  # BGR (or gray) to RGB
+    picture = Image.fromarray(out)
+    pen = ImageDraw.Draw(picture)
+    pen.text((4, pad), text, fill=_TEXT_RGB, font=_font(size), anchor="la")
     line = max(2, round(w / 400))
     if zone:
-        corners = np.array([(x * w, y * h + bar) for x, y in zone], dtype=np.int32)
-        cv2.polylines(out, [corners], True, _ZONE_BGR, line, cv2.LINE_AA)
+        corners = [(round(x * w), round(y * h) + bar) for x, y in zone]
+        pen.line([*corners, corners[0]], fill=_ZONE_RGB, width=line, joint="curve")
     for x1, y1, x2, y2 in boxes[:, :4]:
-        cv2.rectangle(out, (int(round(x1)), int(round(y1)) + bar), (int(round(x2)), int(round(y2)) + bar),
-                      _BOX_BGR, line, cv2.LINE_AA)
-    return out
+        left, right = sorted((int(round(x1)), int(round(x2))))
+        top, bottom = sorted((int(round(y1)) + bar, int(round(y2)) + bar))
+        pen.rectangle((left, top, right, bottom), outline=_BOX_RGB, width=line)
+    return picture
+
+
+def draw(image: np.ndarray, boxes: np.ndarray, *, camera: str | None, when: datetime | None,
+         zone: Zone | None = None) -> np.ndarray:
+    """A BGR copy of ``image`` (BGR or gray) with ``boxes`` ((N, >=4) x1, y1, x2, y2) drawn and a caption
+    bar on top; a counting ``zone`` is outlined, so whoever reads the count sees where it was counted."""
+    return np.ascontiguousarray(np.asarray(_annotated(image, boxes, camera=camera, when=when,
+                                                      zone=zone))[:, :, ::-1])
+
+
+def _as_picture(image: np.ndarray) -> Image.Image:
+    """A Pillow image of a BGR, BGRA or gray array."""
+    if image.ndim == 2 or image.shape[2] == 1:
+        return Image.fromarray(np.ascontiguousarray(image.reshape(image.shape[:2])))
+    return Image.fromarray(np.ascontiguousarray(image[:, :, 2::-1]))
+
+
+def _encode(picture: Image.Image, max_bytes: int) -> bytes:
+    if max_bytes < 2_000:
+        raise ValueError(f"max_bytes={max_bytes} is too small for any useful picture")
+    current = picture
+    while True:
+        for quality in _QUALITIES:
+            buf = io.BytesIO()
+            current.save(buf, "JPEG", quality=quality, optimize=True)
+            data = buf.getvalue()
+            if len(data) <= max_bytes:
+                return data
+        w, h = current.size
+        if max(h, w) <= 64:
+            return data  # unreachable for sane limits; never loop for ever
+        # BOX: every source pixel weighs by the area it covers, like OpenCV's INTER_AREA.
+        current = current.resize((max(1, w * 3 // 4), max(1, h * 3 // 4)), Image.Resampling.BOX)
 
 
 def encode_jpeg(image: np.ndarray, max_bytes: int = MMS_MAX_BYTES) -> bytes:
-    """JPEG bytes no larger than ``max_bytes``: lower quality first, then shrink by 3/4 steps."""
-    if max_bytes < 2_000:
-        raise ValueError(f"max_bytes={max_bytes} is too small for any useful picture")
-    current = image
-    while True:
-        for quality in _QUALITIES:
-            ok, buf = cv2.imencode(".jpg", current, [cv2.IMWRITE_JPEG_QUALITY, quality,
-                                                     cv2.IMWRITE_JPEG_OPTIMIZE, 1])
-            if not ok:
-                raise ValueError(f"cannot encode a {current.shape} image as JPEG")
-            if buf.size <= max_bytes:
-                return buf.tobytes()
-        h, w = current.shape[:2]
-        if max(h, w) <= 64:
-            return buf.tobytes()  # unreachable for sane limits; never loop for ever
-        current = cv2.resize(current, (max(1, w * 3 // 4), max(1, h * 3 // 4)), interpolation=cv2.INTER_AREA)
+    """JPEG bytes of a BGR (or gray) ``image``, no larger than ``max_bytes``: lower quality first, then
+    shrink by 3/4 steps."""
+    return _encode(_as_picture(image), max_bytes)
 
 
 def snapshot(image: np.ndarray, boxes: np.ndarray, *, camera: str | None, when: datetime | None,
              max_bytes: int = MMS_MAX_BYTES, zone: Zone | None = None) -> bytes:
     """The annotated JPEG of one frame, ready to send."""
-    return encode_jpeg(draw(image, boxes, camera=camera, when=when, zone=zone), max_bytes)
+    return _encode(_annotated(image, boxes, camera=camera, when=when, zone=zone), max_bytes)

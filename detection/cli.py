@@ -8,18 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-# FFmpeg and OpenCV narrate every damaged packet on stderr; on a terminal, the one-line error says it all.
-os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
-os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
-
-from detection.video import DEFAULT_ANALYSIS_FPS  # noqa: E402
+from detection.video import DEFAULT_ANALYSIS_FPS
 
 
 class _ProgressBar:

@@ -16,7 +16,7 @@ The snapshot is stored for every segment, with or without people, so that ``snap
 fresh picture; ``snapshot_key`` is therefore never null. A segment with people is moved to ``footage/``
 (copied, then the raw one deleted once the snapshot is stored): kept longer, and never stored twice.
 
-Heavy imports (OpenCV, numpy, LiteRT) happen on the first record, not when this module is imported.
+Heavy imports (PyAV, numpy, Pillow, LiteRT) happen on the first record, not when this module is imported.
 """
 
 from __future__ import annotations

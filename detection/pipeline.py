@@ -1,6 +1,6 @@
 """One segment in, one :class:`SegmentResult` out: decode, gate, detect, track, pick and annotate a frame.
 
-Decoding runs in a background thread (OpenCV and LiteRT release the GIL) while the detector works on the
+Decoding runs in a background thread (PyAV and LiteRT release the GIL) while the detector works on the
 previous frame. Tracking is offline over the segment (see :mod:`detection.tracking`), so counts, unique people
 and the MOT output are final only at the end. Memory stays flat: frames are not kept, except a few candidates
 for the snapshot (the frames with most confident detections so far); the final choice among them is made on

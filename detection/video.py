@@ -43,6 +43,10 @@ _FALLBACK_FPS = 25.0  # when the container declares no usable rate and gives no 
 _TS_EPS_S = 1e-3  # container timestamps are rounded to milliseconds (143.00000000000003 ms)
 _MOTION = MotionConfig()
 _QUICK_PROBE = {"analyzeduration": "0", "probesize": "65536"}
+# PyAV 18 (Python 3.11) decodes container metadata strictly unless told to ignore bad bytes; PyAV 19 (the
+# Lambdas' Python 3.12) no longer has the option and refuses it (a TypeError on every segment). A metadata
+# decoding error left is still a VideoError (see _open).
+_OPEN_OPTIONS = {"metadata_errors": "ignore"} if int(av.__version__.split(".")[0]) < 19 else {}
 _TRUNCATION_SLACK_S = 1.0  # a file whose frames end this much before its declared duration was cut short
 
 
@@ -185,10 +189,10 @@ class VideoReader:
         try:
             # Matroska and MP4 declare their tracks in the header: probing by decoding seconds of video
             # (FFmpeg's default) costs ~0.05 CPU-s a 1080p segment; probe again only if that was not enough.
-            container = av.open(str(self.path), "r", metadata_errors="ignore", options=_QUICK_PROBE)
+            container = av.open(str(self.path), "r", **_OPEN_OPTIONS, options=_QUICK_PROBE)
             if any(not (s.codec_context.width and s.codec_context.height) for s in container.streams.video):
                 container.close()
-                container = av.open(str(self.path), "r", metadata_errors="ignore")
+                container = av.open(str(self.path), "r", **_OPEN_OPTIONS)
             return container
         except (av.FFmpegError, UnicodeDecodeError) as exc:
             raise VideoError(f"{self.name}: not a video FFmpeg can open (corrupt or unknown format: "

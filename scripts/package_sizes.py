@@ -10,8 +10,10 @@ is packaged from a dedicated slim venv (``--venv slim``), built once under
 ``~/.cache/corb/package-venvs/`` (outside the project: Zappa walks and copies the project directory):
 
 - web stages (``app_function`` set): ``requirements-web.txt`` + zappa;
-- other stages (detection): ``requirements.txt``'s own pins (numpy, OpenCV headless, LiteRT) + the one
-  package ``cloud/`` needs there (itsdangerous) + zappa.
+- other stages (detection): ``requirements.txt``'s own pins (PyAV, numpy, Pillow, LiteRT; gunicorn and
+  watchdog too, which the stage's ``exclude_glob`` drops) + the one package ``cloud/`` needs there
+  (itsdangerous) + zappa. No OpenCV: it is a development requirement only (``requirements-dev.txt``), and
+  beside PyAV's own FFmpeg it would not fit the 250 MB.
 
 Each venv uses the Python of the stage's ``runtime`` (python3.12 for every stage: see docs/deploy.md).
 The stage's ``exclude`` / ``exclude_glob`` then drop what Lambda provides (boto3) or only deploys need
@@ -58,6 +60,7 @@ def pin(requirements: Path, name: str) -> str:
 
 
 def requirements_for(stage_conf: dict) -> list[str]:
+    """A stage's slim venv: web stages get requirements-web.txt, the others requirements.txt's own pins."""
     zappa = pin(ROOT / "requirements-dev.txt", "zappa")
     if stage_conf.get("app_function"):
         return ["-r", str(ROOT / "requirements-web.txt"), zappa]
@@ -120,7 +123,8 @@ for fn in decl.functions:
     if not fn.startswith("detection."):
         resolve(fn)
 elapsed, cpu = time.perf_counter() - t, time.process_time() - cpu
-heavy = sorted(m for m in ("cv2", "numpy", "ai_edge_litert", "torch", "tensorflow") if m in sys.modules)
+heavy = sorted(m for m in ("cv2", "av", "PIL", "numpy", "ai_edge_litert", "torch", "tensorflow")
+               if m in sys.modules)
 print(json.dumps({{"cold_import_s": round(elapsed, 3), "cold_import_cpu_s": round(cpu, 3),
                   "heavy_modules": heavy}}))
 """

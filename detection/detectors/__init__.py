@@ -1,6 +1,6 @@
 """Person detectors: the :class:`Detector` interface, NMS, letterbox helpers and :func:`load_detector`.
 
-Importing this package is cheap (numpy + OpenCV); LiteRT and TensorFlow load only inside ``load_detector``.
+Importing this package is cheap (numpy + Pillow); LiteRT and TensorFlow load only inside ``load_detector``.
 """
 
 from cloud.adapters import open_detector as load_detector

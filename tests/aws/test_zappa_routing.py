@@ -319,7 +319,7 @@ def test_the_bytecode_callback_adds_unchecked_hash_pycs(tmp_path: Path) -> None:
     small = tmp_path / "q.zip"
     with zipfile.ZipFile(small, "w") as zf:
         zf.writestr("bot/mod.py", "VALUE = 42\n")
-        zf.writestr("cv2/big.py", "X = 1\n")
+        zf.writestr("av/big.py", "X = 1\n")
     assert add_bytecode(small, limit=10) == 1  # over budget: the project's own modules only
     with zipfile.ZipFile(small) as zf:
         assert [n for n in zf.namelist() if n.endswith(".pyc")] == [f"bot/__pycache__/mod.{tag}.pyc"]

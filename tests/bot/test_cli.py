@@ -149,7 +149,8 @@ def test_a_stale_server_record_is_ignored(corb_env: dict[str, str]) -> None:
 
 
 def test_corb_imports_only_what_a_command_needs() -> None:
-    heavy = ("flask", "werkzeug", "sqlalchemy.orm", "argon2", "twilio", "bot.models", "cv2", "numpy")
+    heavy = ("flask", "werkzeug", "sqlalchemy.orm", "argon2", "twilio", "bot.models", "cv2", "av", "PIL",
+             "numpy")
     code = ("import sys; from bot.cli import main; "
             f"print(','.join(m for m in {heavy!r} if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)

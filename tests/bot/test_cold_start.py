@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-HEAVY = ("tensorflow", "ai_edge_litert", "cv2", "numpy", "detection", "boto3")
+HEAVY = ("tensorflow", "ai_edge_litert", "cv2", "av", "PIL", "numpy", "detection", "boto3")
 
 
 def test_importing_the_wsgi_app_does_not_import_detection_or_its_libraries(tmp_path: Path) -> None:

@@ -67,8 +67,32 @@ def test_usage_errors_exit_2(args: list[str], message: str) -> None:
 
 
 def test_importing_detection_and_its_handler_stays_light() -> None:
-    heavy = "('cv2', 'numpy', 'ai_edge_litert', 'flask', 'sqlalchemy')"
+    heavy = "('cv2', 'av', 'numpy', 'PIL', 'ai_edge_litert', 'flask', 'sqlalchemy')"
     code = f"import sys, detection, detection.handler; print(sorted(m for m in {heavy} if m in sys.modules))"
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+def test_the_detection_path_never_imports_opencv() -> None:
+    """OpenCV is a development tool only (it would not fit the detection Lambda beside PyAV): the handler,
+    the pipeline, the snapshot, the motion gate and the detectors import and run without it."""
+    code = f"""
+import importlib.abc, json, sys
+
+class NoOpenCV(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "cv2" or name.startswith("cv2."):
+            raise ImportError("OpenCV is not part of the product")
+
+sys.meta_path.insert(0, NoOpenCV())
+import detection.handler, detection.pipeline, detection.annotate, detection.motion, detection.detectors
+from detection.pipeline import analyse
+r = analyse({str(CLIP)!r}, camera="no-opencv")
+print(json.dumps({{"cv2": sorted(m for m in sys.modules if m == "cv2" or m.startswith("cv2.")),
+                  "snapshot": len(r.snapshot_jpeg), "peak": r.peak}}))
+"""
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["cv2"] == [] and out["snapshot"] > 0 and out["peak"] > 0

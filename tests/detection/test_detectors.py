@@ -265,6 +265,55 @@ def test_nms_keeps_the_best_of_each_cluster() -> None:
         nms(boxes, np.array([0.1]), 0.5)
 
 
+def test_nms_edge_cases_follow_opencv() -> None:
+    # Boxes touching along an edge do not overlap (an intersection needs both sides positive).
+    touching = np.array([[0, 0, 10, 10], [10, 0, 20, 10]], dtype=np.float32)
+    assert nms(touching, np.array([0.9, 0.8]), 0.0).tolist() == [0, 1]
+    # Two empty boxes overlap fully (OpenCV's Jaccard convention): the second goes unless iou >= 1.
+    empty = np.array([[5, 5, 5, 5], [7, 7, 7, 7]], dtype=np.float32)
+    assert nms(empty, np.array([0.9, 0.8]), 0.5).tolist() == [0]
+    assert nms(empty, np.array([0.9, 0.8]), 1.0).tolist() == [0, 1]
+    # IoU exactly at the threshold keeps the box (dropped only when strictly greater); 50/150 = 1/3.
+    half = np.array([[0, 0, 10, 10], [5, 0, 15, 10]], dtype=np.float32)
+    assert nms(half, np.array([0.9, 0.8]), 1 / 3).tolist() == [0, 1]
+    assert nms(half, np.array([0.9, 0.8]), 0.33).tolist() == [0]
+    # A suppressed box suppresses nothing: 0 drops 1, so 2 (overlapping only 1) stays.
+    chain = np.array([[0, 0, 10, 10], [4, 0, 14, 10], [8, 0, 18, 10]], dtype=np.float32)
+    assert nms(chain, np.array([0.9, 0.8, 0.7]), 0.3).tolist() == [0, 2]
+
+
+def test_nms_matches_opencv_nmsboxes() -> None:
+    """The numpy NMS replaced ``cv2.dnn.NMSBoxes`` (fed score ranks, as the product did): same indices."""
+    cv2 = pytest.importorskip("cv2")
+
+    def opencv_nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> list[int]:
+        n = len(scores)
+        if n == 0:
+            return []
+        boxes = boxes.astype(np.float64)
+        order = np.argsort(-scores, kind="stable")
+        ranks = np.empty(n, dtype=np.float32)
+        ranks[order] = (n - np.arange(n, dtype=np.float32)) / n
+        xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
+        return np.asarray(cv2.dnn.NMSBoxes(xywh, ranks, 0.0, float(iou)), dtype=np.int64).reshape(-1).tolist()
+
+    rng = np.random.default_rng(7)
+    for trial in range(3000):
+        n = int(rng.integers(0, 25))
+        xy = rng.uniform(0, 100, (n, 2))
+        wh = rng.uniform(0, 40, (n, 2))
+        if trial % 4 == 1:  # whole pixels: exact ties in IoU
+            xy, wh = np.round(xy), np.round(wh)
+        if trial % 4 == 2:  # some empty boxes
+            wh[rng.random(n) < 0.2] = 0
+        boxes = np.concatenate([xy, xy + wh], axis=1).astype(np.float32)
+        if trial % 4 == 3 and n:  # duplicates
+            boxes[rng.integers(0, n, n // 2)] = boxes[0]
+        scores = rng.choice([0.5, 0.6, 0.9], n) if trial % 3 == 0 else rng.random(n)  # with and without ties
+        iou = float(rng.choice([0.0, 0.3, 0.5, 0.6, 0.7, 0.99, 1.0]))
+        assert nms(boxes, scores, iou).tolist() == opencv_nms(boxes, scores, iou), (boxes, scores, iou)
+
+
 def test_letterbox_keeps_aspect_and_maps_back() -> None:
     frame = np.full((576, 768, 3), 200, dtype=np.uint8)
     canvas, lb = letterbox(frame, (416, 416))
@@ -282,6 +331,19 @@ def test_letterbox_keeps_aspect_and_maps_back() -> None:
     assert letterbox_params((1920, 1080), (416, 416)).scale == pytest.approx(416 / 1920)
     with pytest.raises(ValueError):
         letterbox_params((0, 10), (416, 416))
+
+
+def test_letterbox_resizes_as_opencv_inter_linear(frames: dict[int, np.ndarray]) -> None:
+    """The model was measured on OpenCV's INTER_LINEAR resize (2 x 2 samples, no antialiasing): the Pillow
+    resize that replaced it gives the same pixels within one grey level, down and up."""
+    cv2 = pytest.importorskip("cv2")
+    frame = frames[101]
+    for size in ((448, 352), (416, 416), (320, 320), (1024, 768), (1000, 1000)):
+        canvas, lb = letterbox(frame, size)
+        nw, nh = round(768 * lb.scale), round(576 * lb.scale)
+        expected = cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_LINEAR)
+        difference = np.abs(canvas[:nh, :nw].astype(int) - expected)
+        assert difference.max() <= 1 and difference.mean() < 0.5, size
 
 
 def test_to_bgr_conversions() -> None:
