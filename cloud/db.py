@@ -160,7 +160,13 @@ def _gate_writes(engine: Engine, gate: WriteGate) -> None:
         setattr(dialect, name, releasing(getattr(dialect, name)))
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, durable: bool = True) -> Engine:
+    """The engine for ``url``. On SQLite every commit is on disk before it returns (``synchronous=FULL``),
+    unless ``durable=False``: ``NORMAL``, where a commit survives the process's death (kill -9) but the
+    last ones may be lost in a power cut or an OS crash (WAL: the database stays consistent, and a later
+    FULL commit makes every earlier one durable too). Only for writes that are redone when lost, such as
+    the runtime's claims and outcomes (an invocation whose claim or outcome is lost runs again, and
+    handlers dedupe); never for a write that answers someone (the webhook's 200 to Twilio)."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_S})
@@ -168,9 +174,9 @@ def make_engine(url: str) -> Engine:
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001
             cur = dbapi_conn.cursor()
-            # WAL lets the webhook read while the runtime writes; FULL sync makes a commit survive kill -9.
+            # WAL lets the webhook read while the runtime writes; FULL: a commit survives a power cut.
             cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute("PRAGMA synchronous=FULL" if durable else "PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_S * 1000)}")
             cur.close()

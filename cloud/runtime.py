@@ -613,16 +613,19 @@ class Embedded:
 
 
 def start_embedded(config: Config, *, sessions: sessionmaker, bucket: FolderBucket | None = None,
-                   workers: int = 4, check: bool = True, **runtime_kwargs: Any) -> Embedded:
+                   workers: int = 4, check: bool = True, runtime_sessions: sessionmaker | None = None,
+                   **runtime_kwargs: Any) -> Embedded:
     """What ``corb serve`` runs in-process: check every function imports, then start the runtime and,
-    with the folder bucket, its watcher. Call ``stop()`` on shutdown (it lets running work finish)."""
+    with the folder bucket, its watcher. Call ``stop()`` on shutdown (it lets running work finish).
+    ``runtime_sessions`` (default ``sessions``) is for the runtime's own bookkeeping (claims, outcomes)."""
     from cloud.declaration import load_declaration
 
     declaration = load_declaration(config.stage)
     if check:
         declaration.check_functions()
     bus = LocalBus(sessions, declaration)
-    runtime = LocalRuntime(sessions, declaration, bus=bus, workers=workers, **runtime_kwargs)
+    runtime = LocalRuntime(runtime_sessions or sessions, declaration, bus=bus, workers=workers,
+                           **runtime_kwargs)
     watcher = None
     if config.bucket == "folder":
         from cloud.bucket import FolderBucket, open_bucket

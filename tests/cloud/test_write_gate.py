@@ -137,3 +137,13 @@ def test_a_writer_in_another_process_waits_and_a_kill_9_frees_it(url: str) -> No
             holder.kill()
             holder.wait()
 
+
+def test_only_an_engine_asked_not_to_be_durable_skips_the_fsync(url: str) -> None:
+    """FULL (on disk at commit) by default; NORMAL (survives kill -9, not a power cut) for the runtime's
+    bookkeeping (``corb runtime``), whose lost writes are redone."""
+    for durable, level in ((True, 2), (False, 1)):
+        engine = make_engine(url, durable=durable)
+        with engine.connect() as conn:
+            assert conn.execute(text("PRAGMA synchronous")).scalar() == level
+            assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        engine.dispose()
