@@ -113,6 +113,7 @@ def runtime(workers: int, detection_workers: int, grace: float, nice: int) -> No
     function (Zappa stage) has its own pool, so SMS replies never queue behind video analysis."""
     from bot.services import Services, use_services
     from cloud.config import load_config
+    from cloud.db import make_engine, make_sessionmaker
     from cloud.declaration import load_declaration
     from cloud.runtime import start_embedded
 
@@ -125,7 +126,11 @@ def runtime(workers: int, detection_workers: int, grace: float, nice: int) -> No
     use_services(svc)
     declaration = load_declaration(config.stage)
     others = [stage for stage in declaration.stages if stage != declaration.stage]
+    # The runtime's claims and outcomes need not wait for the disk (see make_engine): one lost in a power
+    # cut is run again. The handlers (in sandboxes) and the watcher commit durably.
+    bookkeeping = make_sessionmaker(make_engine(config.database_url, durable=False))
     embedded = start_embedded(config, sessions=svc.sessions, bucket=svc.bucket, isolation="process",
+                              runtime_sessions=bookkeeping,
                               tmp_root=config.data_dir / "tmp", poll_interval=0.1,
                               concurrency={declaration.stage: workers,
                                            **dict.fromkeys(others, detection_workers)},

@@ -298,7 +298,10 @@ class LocalRuntime(LocalInvoker):
         lease_until = now + timedelta(seconds=self.lease_s)
         pool = pool or self.pools[self.declaration.stage]
         with self.sessions() as session, session.begin():
-            query = (select(Invocation.id, Invocation.status, Invocation.attempts)
+            # Everything the claim needs in this one read (a row's function and payload never change), so the
+            # write transaction the first UPDATE opens holds SQLite's write lock for the UPDATEs alone.
+            query = (select(Invocation.id, Invocation.status, Invocation.attempts, Invocation.request_id,
+                            Invocation.function, Invocation.payload, Invocation.event_id)
                      .where(Invocation.status.in_(WAITING), Invocation.next_attempt_at <= now)
                      .order_by(Invocation.next_attempt_at, Invocation.id).limit(limit))
             if pool.stage != self.declaration.stage:
@@ -309,8 +312,9 @@ class LocalRuntime(LocalInvoker):
                     query = query.where(Invocation.function.not_in(others))
             if self._postgres:
                 query = query.with_for_update(skip_locked=True)
-            won: list[tuple[int, int]] = []
-            for inv_id, status, attempts in session.execute(query).all():
+            won: list[tuple[Any, int]] = []
+            for row in session.execute(query).all():
+                inv_id, status, attempts = row.id, row.status, row.attempts
                 # Compare-and-set: on SQLite another runtime may have claimed it since the SELECT.
                 result = session.execute(
                     update(Invocation)
@@ -319,16 +323,12 @@ class LocalRuntime(LocalInvoker):
                     .values(status="running", attempts=attempts + 1, next_attempt_at=lease_until,
                             updated_at=now).execution_options(synchronize_session=False))
                 if result.rowcount == 1:
-                    won.append((inv_id, attempts + 1))
+                    won.append((row, attempts + 1))
             if not won:
                 return []
-            rows = {r.id: r for r in session.execute(
-                select(Invocation.id, Invocation.request_id, Invocation.function, Invocation.payload,
-                       Invocation.event_id).where(Invocation.id.in_([i for i, _ in won])))}
         claims = []
-        for inv_id, attempt in won:
-            r = rows[inv_id]
-            claims.append(_Claim(id=inv_id, request_id=r.request_id, function=r.function, payload=r.payload,
+        for r, attempt in won:
+            claims.append(_Claim(id=r.id, request_id=r.request_id, function=r.function, payload=r.payload,
                                  event_id=r.event_id, attempt=attempt, pool=pool.stage,
                                  timeout_s=self.declaration.settings(r.function).timeout_s))
         log.debug("runtime %s claimed %s", self.id, [c.request_id for c in claims])
@@ -613,16 +613,19 @@ class Embedded:
 
 
 def start_embedded(config: Config, *, sessions: sessionmaker, bucket: FolderBucket | None = None,
-                   workers: int = 4, check: bool = True, **runtime_kwargs: Any) -> Embedded:
+                   workers: int = 4, check: bool = True, runtime_sessions: sessionmaker | None = None,
+                   **runtime_kwargs: Any) -> Embedded:
     """What ``corb serve`` runs in-process: check every function imports, then start the runtime and,
-    with the folder bucket, its watcher. Call ``stop()`` on shutdown (it lets running work finish)."""
+    with the folder bucket, its watcher. Call ``stop()`` on shutdown (it lets running work finish).
+    ``runtime_sessions`` (default ``sessions``) is for the runtime's own bookkeeping (claims, outcomes)."""
     from cloud.declaration import load_declaration
 
     declaration = load_declaration(config.stage)
     if check:
         declaration.check_functions()
     bus = LocalBus(sessions, declaration)
-    runtime = LocalRuntime(sessions, declaration, bus=bus, workers=workers, **runtime_kwargs)
+    runtime = LocalRuntime(runtime_sessions or sessions, declaration, bus=bus, workers=workers,
+                           **runtime_kwargs)
     watcher = None
     if config.bucket == "folder":
         from cloud.bucket import FolderBucket, open_bucket

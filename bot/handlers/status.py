@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from bot import replies
 from bot.handlers import Reply, act_once, all_cameras, cameras_named, dedupe_key, unwrap
 from bot.models import Camera, Detection
+from bot.services import services
 from cloud.db import utcnow
 
 
@@ -103,9 +104,10 @@ def answer(s: Session, payload: dict[str, Any]) -> str:
 
 def handle(event: dict, context: Any = None) -> dict:
     payload = unwrap(event)
-
-    def work(s: Session) -> list[Reply]:
-        return [Reply(payload["sender"], answer(s, payload))]
-
-    act_once("status", dedupe_key(event, payload, "message_sid"), work)
+    # The answer only reads, so it is worked out before act_once's transaction: on SQLite that transaction
+    # holds the database's one write lock from its dedupe claim on, and the webhook's writes wait for it.
+    # A duplicate delivery works it out for nothing and sends nothing.
+    with services().sessions() as s:
+        text = answer(s, payload)
+    act_once("status", dedupe_key(event, payload, "message_sid"), lambda _s: [Reply(payload["sender"], text)])
     return {"command_type": payload.get("command_type"), "to": payload.get("sender")}
