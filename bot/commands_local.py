@@ -49,9 +49,10 @@ def _cpus() -> int:
                    "(default: one per core, at least 2).")
 @click.option("--detection-workers", type=click.IntRange(1, 64), default=None,
               help="Concurrent detection invocations (default: half the cores, at least 1), at low priority.")
-@click.option("--runtime-nice", type=click.IntRange(0, 19), default=5, show_default=True,
-              help="How much lower the runtime's CPU priority is than the web server's (detection: 10 lower "
-                   "still), so webhooks are answered first when the machine is busy.")
+@click.option("--runtime-nice", type=click.IntRange(0, 19), default=15, show_default=True,
+              help="How much lower the runtime's CPU priority is than the web server's (detection: lower "
+                   "still, down to 19), so webhooks are answered first when the machine is busy; replies "
+                   "queue meanwhile and go out as soon as it is less busy.")
 def serve(host: str, port: int | None, web_workers: int | None, workers: int | None,
           detection_workers: int | None, runtime_nice: int) -> None:
     """Run all of Corb on this machine: web app, functions and camera agent.
