@@ -40,6 +40,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote_plus
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "var" / "bench"
@@ -274,29 +275,34 @@ def _stop(proc: subprocess.Popen | None) -> None:
 
 
 def collect(data_dir: Path) -> tuple[list[Segment], list[Alert]]:
-    """What reached the bucket and the outbox, read the way the product stores it."""
+    """What the detection function analysed (the runtime's invocations) and what reached the outbox."""
     from sqlalchemy import select
 
     from bot.models import Detection, Message
     from bot.services import Services
     from cloud.config import load_config
+    from cloud.models import Invocation
 
     svc = Services(load_config({"CORB_DATA_DIR": str(data_dir), "CORB_SECRET_KEY": "bench",
                                 "TWILIO_AUTH_TOKEN": "bench"}))
     try:
-        arrived = {o.key: o.last_modified.timestamp() for o in svc.bucket.list(f"cameras/{SLUG}/")
-                   if o.key.endswith(".mkv")}
-        results = {}
-        for o in svc.bucket.list(f"results/{SLUG}/"):
-            r = json.loads(svc.bucket.get(o.key))
-            results[r["segment_key"]] = (r, o.last_modified.timestamp())
+        # The runtime's record of each detection invocation: the S3 record it was notified with (eventTime:
+        # when the segment landed in the bucket), its result, and when it finished. (A segment with people
+        # no longer stays under cameras/: it is moved to footage/ once analysed.)
         segments = []
-        for key, (r, result_at) in results.items():
+        with svc.sessions() as s:
+            rows = s.execute(select(Invocation.payload, Invocation.result, Invocation.updated_at).where(
+                Invocation.function == "detection.handler.handle", Invocation.status == "succeeded")).all()
+        for payload, result, finished in rows:
+            record = json.loads(payload)["Records"][0]
+            r = json.loads(result or "{}")
+            key = unquote_plus(record["s3"]["object"]["key"])
             start = segment_start(key)
-            if start is None or key not in arrived:
+            if start is None or r.get("kind") != "segment_analysed" or r.get("duplicate"):
                 continue
+            arrived = datetime.fromisoformat(record["eventTime"].replace("Z", "+00:00")).timestamp()
             span = Span(start, start + float(r.get("duration_s") or 0))
-            segments.append(Segment(span, arrived[key], result_at, int(r.get("peak") or 0)))
+            segments.append(Segment(span, arrived, _unix(finished), int(r.get("peak") or 0)))
         with svc.sessions() as s:
             rows = s.execute(select(Message.created_at, Detection.start_time, Detection.end_time)
                              .join(Detection, Detection.snapshot_key == Message.media_key)

@@ -22,6 +22,7 @@ import logging
 import os
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -162,8 +163,10 @@ class BucketWatcher:
             self._seen[key] = ((st.st_size, st.st_mtime_ns), time.monotonic())
             return 0
         targets = self.declaration.s3_targets(key, EVENT_NAME)
+        written = datetime.fromtimestamp(stat[1] / 1e9, UTC)  # S3's eventTime: when the object was written
         record = s3_record(self.bucket.name, key, size=stat[0], etag=etag, sequencer=self._sequencer(),
-                           event_name=EVENT_NAME)
+                           event_name=EVENT_NAME,
+                           time=f"{written:%Y-%m-%dT%H:%M:%S}.{written.microsecond // 1000:03d}Z")
         with self.sessions() as session, session.begin():
             first_time(session, STAT_SCOPE, stat_key)
             fresh = first_time(session, SCOPE, f"{self.bucket.name}:{key}:{etag}")
