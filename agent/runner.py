@@ -105,4 +105,3 @@ class Agent:
         left = len(self.spool.pending())
         if left:
             log.warning("%d segments left in the spool %s: they go at the next start", left, self.spool.root)
-

@@ -210,10 +210,9 @@ def cameras_run(slugs: tuple[str, ...], config_file: Path | None, follow: bool) 
                 agent = Agent(sources, settings, bucket).start()
             else:  # only the cameras that changed restart: the others keep recording
                 started, stopped = agent.update(sources)
-                click.echo("Cameras changed: " + "; ".join(
-                    part for part in (f"(re)started {', '.join(started)}" if started else "",
-                                      f"stopped {', '.join(stopped)}" if stopped else "") if part) + ".",
-                           err=True)
+                changes = [f"{verb} {', '.join(slugs)}" for verb, slugs in
+                           (("(re)started", started), ("stopped", stopped)) if slugs]
+                click.echo(f"Cameras changed: {'; '.join(changes)}.", err=True)
             running = sources
             click.echo(f"Recording {', '.join(s.slug for s in sources)} into bucket {config.bucket}; "
                        f"spool {settings.spool}. Stop with Ctrl-C." if sources else

@@ -62,12 +62,15 @@ def entry(source: str, detail_type: str, detail: Mapping[str, Any], *, bus_name:
 
 
 def s3_record(bucket: str, key: str, *, size: int, etag: str, sequencer: str,
-              event_name: str = "ObjectCreated:Put", time: str | None = None, region: str = REGION) -> dict:
+              event_name: str = "ObjectCreated:Put", time: datetime | None = None,
+              region: str = REGION) -> dict:
+    """S3's notification record; ``time`` (``eventTime``): when the object was written, default now."""
+    when = (time or datetime.now(UTC)).astimezone(UTC)
     return {
         "eventVersion": "2.1",
         "eventSource": "aws:s3",
         "awsRegion": region,
-        "eventTime": time or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+        "eventTime": f"{when:%Y-%m-%dT%H:%M:%S}.{when.microsecond // 1000:03d}Z",
         "eventName": event_name,
         "userIdentity": {"principalId": "AWS:CORB-LOCAL"},
         "requestParameters": {"sourceIPAddress": "127.0.0.1"},

@@ -74,7 +74,7 @@ def reemit(bucket: Bucket, invoker: Invoker, triggers: list[S3Trigger], now: dat
     for trigger, obj in missed(bucket, triggers, now or datetime.now(UTC), **window):
         record = s3_record(bucket.name, obj.key, size=obj.size, etag=obj.etag,
                            sequencer=f"{int(obj.last_modified.timestamp() * 1e6):016X}",
-                           time=obj.last_modified.strftime("%Y-%m-%dT%H:%M:%S.000Z"))
+                           time=obj.last_modified)
         record["s3"]["configurationId"] = "corb-reconcile"
         invoker.invoke_async(trigger.function, s3_event(record), trigger="reconcile")
         log.warning("s3://%s/%s (eTag %s) had no result: notified %s again", bucket.name, obj.key, obj.etag,

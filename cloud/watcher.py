@@ -163,10 +163,8 @@ class BucketWatcher:
             self._seen[key] = ((st.st_size, st.st_mtime_ns), time.monotonic())
             return 0
         targets = self.declaration.s3_targets(key, EVENT_NAME)
-        written = datetime.fromtimestamp(stat[1] / 1e9, UTC)  # S3's eventTime: when the object was written
         record = s3_record(self.bucket.name, key, size=stat[0], etag=etag, sequencer=self._sequencer(),
-                           event_name=EVENT_NAME,
-                           time=f"{written:%Y-%m-%dT%H:%M:%S}.{written.microsecond // 1000:03d}Z")
+                           event_name=EVENT_NAME, time=datetime.fromtimestamp(stat[1] / 1e9, UTC))
         with self.sessions() as session, session.begin():
             first_time(session, STAT_SCOPE, stat_key)
             fresh = first_time(session, SCOPE, f"{self.bucket.name}:{key}:{etag}")

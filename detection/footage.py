@@ -9,6 +9,7 @@ give the capture time of PTS 0, as for the segment it came from.
 
 from __future__ import annotations
 
+from itertools import chain
 from pathlib import Path
 
 import av
@@ -22,46 +23,42 @@ def _seconds(packet: av.Packet) -> float | None:
     return None if t is None or packet.time_base is None else float(t * packet.time_base)
 
 
-def cut_points(src: Path, start_s: float) -> dict[int, float]:
-    """Per video track, the time of its last keyframe at or before ``start_s`` (its first one if none)."""
-    points: dict[int, float] = {}
-    with av.open(str(src)) as container:
-        for packet in container.demux(*container.streams.video):
-            t = _seconds(packet)
-            if t is None or not packet.is_keyframe:
-                continue
-            index = packet.stream.index
-            if t <= start_s or index not in points:
-                points[index] = t
-    return points
-
-
 def trim(src: Path, dst: Path, first_s: float, last_s: float, *, margin_s: float = MARGIN_S,
          duration_s: float | None = None) -> bool:
     """Write to ``dst`` the span of ``src`` from ``first_s - margin_s`` (at each track's keyframe) to
     ``last_s + margin_s`` (container seconds). False, and nothing written, when the cut would save less
-    than :data:`MIN_SAVING` of ``duration_s`` (or cannot be made): the whole segment is the footage then."""
+    than :data:`MIN_SAVING` of ``duration_s`` (or cannot be made): the whole segment is the footage then.
+
+    One pass over the file: each track's packets since its latest keyframe are held until the first
+    packet past the start, then written in file order with the rest of the span."""
     start, end = first_s - margin_s, last_s + margin_s
-    points = cut_points(src, start)
-    if not points:
-        return False
-    begin = min(points.values())
-    if duration_s is not None and duration_s > 0:
-        kept = min(end, duration_s) - max(begin, 0.0)
-        if kept > duration_s * (1 - MIN_SAVING):
+    held: dict[int, list[tuple[int, float, av.Packet]]] = {}  # per track: its GOP at the start, in file order
+    with av.open(str(src)) as container:
+        tracks = len(container.streams.video)
+        packets = ((n, t, p) for n, p in enumerate(container.demux(*container.streams.video))
+                   if (t := _seconds(p)) is not None and t <= end)
+        for n, t, packet in packets:
+            index = packet.stream.index
+            if packet.is_keyframe and (t <= start or index not in held):
+                held[index] = []  # a keyframe before the start begins the track's kept part afresh
+            if index in held:
+                held[index].append((n, t, packet))
+            if t > start and len(held) == tracks:
+                break
+        else:
+            return False  # a track with no keyframe up to the end of the span: keep the whole segment
+        first = sorted(item for gop in held.values() for item in gop)  # file order, as demuxed
+        begin = min(t for _, t, _ in first)
+        if duration_s is not None and duration_s > 0 and \
+                min(end, duration_s) - max(begin, 0.0) > duration_s * (1 - MIN_SAVING):
             return False
-    with av.open(str(src)) as container, av.open(str(dst), "w", format="matroska") as out:
-        out.metadata.update(container.metadata)
-        streams = {}
-        for stream in container.streams.video:
-            if stream.index in points:
+        with av.open(str(dst), "w", format="matroska") as out:
+            out.metadata.update(container.metadata)
+            streams = {}
+            for stream in container.streams.video:
                 streams[stream.index] = out.add_stream_from_template(stream)
                 streams[stream.index].metadata.update(stream.metadata)
-        for packet in container.demux(*container.streams.video):
-            t = _seconds(packet)
-            index = packet.stream.index
-            if t is None or index not in streams or t < points[index] or t > end:
-                continue
-            packet.stream = streams[index]
-            out.mux(packet)
+            for _, _, packet in chain(first, packets):
+                packet.stream = streams[packet.stream.index]
+                out.mux(packet)
     return True

@@ -2,15 +2,15 @@
 
 For each new ``cameras/<camera>/<segment>`` object: read the camera's settings (its counting zone, see
 :mod:`cloud.camera_settings`), download the segment to a temp file (streamed: segments can be large),
-analyse it, copy it to ``footage/`` when people were seen (kept longer, see :mod:`cloud.lifecycle`), store
-the annotated best frame and a result JSON, and return the result, which the Lambda onSuccess destination
-carries onto the bus. A corrupt, empty or non-video object raises
+analyse it, keep its part with people under ``footage/`` when people were seen (kept longer, see
+:mod:`cloud.lifecycle`), store the annotated best frame with the result inside, and return the result,
+which the Lambda onSuccess destination carries onto the bus. A corrupt, empty or non-video object raises
 :class:`detection.video.VideoError`; the runtime retries, then hands it to onFailure (dead letters).
 
 Idempotent per bucket + key + eTag (S3 delivers at least once): one object is written per segment, the
 annotated snapshot with the result JSON inside it (:mod:`cloud.results`), in a single PUT, so it is also the
 commit marker: its name carries the eTag, and if it exists the stored result is returned without analysing
-again. A failure before it leaves nothing behind but an idempotent footage copy.
+again. A failure before it leaves nothing behind (an uncommitted footage copy is removed again).
 
 The snapshot is stored for every segment, with or without people, so that ``snapshot <camera>`` always has a
 fresh picture; ``snapshot_key`` is therefore never null. A segment with people is moved to ``footage/``
