@@ -197,7 +197,12 @@ class Camera:
                 cut = False
                 if tp.keyframe and tp.wall - last_candidate >= self.settings.min_cut_s - 1e-6:
                     last_candidate = tp.wall
-                    cut = policy.on_keyframe(tp.wall - first_wall, thumbs.small(tp))
+                    # A segment begun without the sub-stream (it connects beside the main one, or it
+                    # reconnected) ends at the first keyframe where the sub's GOP is there to start the
+                    # next: detection reads the sub track, a segment without it costs a main-stream decode.
+                    sub_ready = (writer is not None and sub_template is not None
+                                 and sub_template is not writer_sub_template and bool(self._sub_gop))
+                    cut = policy.on_keyframe(tp.wall - first_wall, thumbs.small(tp), force=sub_ready)
                 if writer is not None and sub_template is writer_sub_template:
                     for sp in sub_new:
                         writer.add_sub(sp)

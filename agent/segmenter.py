@@ -59,8 +59,9 @@ class SegmentPolicy:
         """True while recent change keeps segments short."""
         return self._start is not None and self._start < self._quick_until
 
-    def on_keyframe(self, t: float, small: np.ndarray | None) -> bool:
-        """``small``: the keyframe's small grayscale copy (None when it could not be decoded)."""
+    def on_keyframe(self, t: float, small: np.ndarray | None, force: bool = False) -> bool:
+        """``small``: the keyframe's small grayscale copy (None when it could not be decoded); ``force``:
+        the caller must cut here (the count towards ``segment_s`` restarts)."""
         s = self.settings
         moved = small is not None and changed(self._previous, small, s)
         if small is not None:
@@ -74,7 +75,7 @@ class SegmentPolicy:
         elif t <= self._start:
             cut = False
         else:
-            cut = started or t < self._quick_until or t - self._start >= s.segment_s - 1e-6
+            cut = force or started or t < self._quick_until or t - self._start >= s.segment_s - 1e-6
         if cut:
             self._start = t
         return cut
