@@ -80,6 +80,9 @@ class Measured:
     people_segments: int = 0
     people_segment_bytes: int = 0
     footage_bytes: int = 0  # what the detection function kept under footage/ (the part with people)
+    quiet_segments: int = 0  # segments without people whose sub-stream alone was kept under quiet/
+    quiet_source_bytes: int = 0  # ... their size as uploaded
+    quiet_bytes: int = 0  # ... and what was kept
     cpu_s: float = 0.0
     wall_s: float = 0.0
     puts: int = 0
@@ -179,8 +182,9 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def run_day(work: Path, minutes: int, keep_segments: bool = True
-            ) -> tuple[Measured, list[dict], list[tuple[str, float, float]]]:
+def run_day(work: Path, minutes: int) -> tuple[Measured, list[dict], list[tuple[str, float, float]]]:
+    """Segments kept (``CORB_SEGMENT_DAYS`` > 0) with ``CORB_SEGMENT_STREAMS=sub``: the sub-stream copies
+    are measured; ``bill`` takes them out again for the settings that do not make them."""
     from agent.offline import split
     from agent.segmenter import SegmentPolicy
     from cloud.bucket import FolderBucket
@@ -203,7 +207,7 @@ def run_day(work: Path, minutes: int, keep_segments: bool = True
         info = bucket.inner.upload(seg.path, key)  # the agent's PUT, counted below
         c0, w0, p0, g0, b0 = _cpu(), time.perf_counter(), bucket.puts, bucket.gets, bucket.written
         payload = handle_records([record(key, info.etag, info.size, bucket.name)], bucket,
-                                 keep_segments=keep_segments)
+                                 keep_segments=True, segment_streams="sub")
         cpu, wall = _cpu() - c0, time.perf_counter() - w0
         m.segments += 1
         m.segment_bytes += info.size
@@ -217,11 +221,16 @@ def run_day(work: Path, minutes: int, keep_segments: bool = True
             m.people_segments += 1
             m.people_segment_bytes += info.size
             m.footage_bytes += int(payload.get("footage_bytes") or info.size)
+        elif payload.get("quiet_key"):
+            m.quiet_segments += 1
+            m.quiet_source_bytes += info.size
+            m.quiet_bytes += int(payload["quiet_bytes"])
         results.append({"key": key, "start_s": seg.start_s, "end_s": seg.end_s, "bytes": info.size,
                         "cpu_s": round(cpu, 3), "wall_s": round(wall, 3), "peak": payload.get("peak", 0),
                         "counts": payload.get("counts", []), "frames_decoded": payload.get("frames_decoded"),
                         "frames_detected": payload.get("frames_detected"),
-                        "footage_bytes": payload.get("footage_bytes")})
+                        "footage_bytes": payload.get("footage_bytes"),
+                        "quiet_bytes": payload.get("quiet_bytes")})
     m.per_segment = results
     return m, results, spans
 
@@ -277,12 +286,15 @@ def check(results: list[dict], spans: list[tuple[str, float, float]]) -> dict:
 
 
 def bill(m: Measured, *, segment_days: float, footage_days: float, retention_days: float,
-         arch: str, memory_mb: int) -> list[tuple[str, str, float]]:
-    """(item, arithmetic, dollars) per camera-month."""
+         arch: str, memory_mb: int, streams: str = "sub") -> list[tuple[str, str, float]]:
+    """(item, arithmetic, dollars) per camera-month. ``streams``: ``CORB_SEGMENT_STREAMS``."""
     k = MONTH_S / m.video_s  # compressed day -> month
     seg_n = m.segments * k
     cpu = m.cpu_s * k
-    io_s = (m.segment_bytes + m.footage_bytes) * k / (S3_MB_S * 1e6)  # download, and footage written
+    quiet = segment_days > 0 and streams == "sub"  # else no sub-stream copies: their PUTs and bytes go
+    quiet_written = m.quiet_bytes if quiet else 0
+    detection_puts = m.puts - (0 if quiet else m.quiet_segments)
+    io_s = (m.segment_bytes + m.footage_bytes + quiet_written) * k / (S3_MB_S * 1e6)  # download, copies
     mem_gb = memory_mb / 1024
     billed_s = cpu * max(1.0, ONE_VCPU_GB / mem_gb) + io_s  # below 1,769 MB a function gets a vCPU share
     gb_s = billed_s * mem_gb
@@ -290,14 +302,16 @@ def bill(m: Measured, *, segment_days: float, footage_days: float, retention_day
     gb_month = 1e-9
     day = 86400
     # Segments with people are moved to footage/ once analysed (only their part with people is kept);
-    # the rest stay under cameras/ for CORB_SEGMENT_DAYS (0: deleted once analysed).
-    raw_bytes = (m.segment_bytes - m.people_segment_bytes) * k
+    # of the rest the sub-stream is kept under quiet/ (or the whole segment under cameras/: ``all``, or no
+    # sub-stream) for CORB_SEGMENT_DAYS (0: deleted once analysed).
+    raw_bytes = (m.segment_bytes - m.people_segment_bytes
+                 - (m.quiet_source_bytes - m.quiet_bytes if quiet else 0)) * k
     people_bytes = m.footage_bytes * k
     raw_days = segment_days + LIFECYCLE_ROUNDING_DAYS if segment_days > 0 else 0.0
     stored = (raw_bytes / MONTH_S * day * raw_days
               + people_bytes / MONTH_S * day * (footage_days + LIFECYCLE_ROUNDING_DAYS)
               + m.written_bytes * k / MONTH_S * day * (retention_days + LIFECYCLE_ROUNDING_DAYS))
-    puts = seg_n + m.puts * k
+    puts = seg_n + detection_puts * k
     gets = m.gets * k
     events = 2 * seg_n
     rows = [
@@ -314,14 +328,16 @@ def bill(m: Measured, *, segment_days: float, footage_days: float, retention_day
         ("EventBridge", f"2 destination records per segment = {events:,.0f} x $1.00/M",
          events * PRICE["events"]),
         ("S3 storage",
-         f"raw video without people {raw_bytes / MONTH_S * day * gb_month:.1f} GB/day x {raw_days:g} d"
+         f"{'sub-stream of' if quiet else 'raw'} video without people "
+         f"{raw_bytes / MONTH_S * day * gb_month:.1f} GB/day x {raw_days:g} d"
          f" + footage, the part with people "
          f"{people_bytes / MONTH_S * day * gb_month:.1f} GB/day x "
          f"{footage_days + LIFECYCLE_ROUNDING_DAYS:g} d"
          f" + snapshots (results inside) {m.written_bytes * k / MONTH_S * day * gb_month:.2f} GB/day x "
          f"{retention_days + LIFECYCLE_ROUNDING_DAYS:g} d = {stored * gb_month:.1f} GB x $0.023",
          stored * gb_month * PRICE["s3_gb_month"]),
-        ("S3 requests", f"PUT/COPY {puts:,.0f} ({seg_n:,.0f} segments + {m.puts * k:,.0f} by detection) x "
+        ("S3 requests", f"PUT/COPY {puts:,.0f} ({seg_n:,.0f} segments + {detection_puts * k:,.0f} by "
+         f"detection) x "
          f"$0.005/1,000; GET/HEAD {gets:,.0f} x $0.0004/1,000",
          puts * PRICE["s3_put"] + gets * PRICE["s3_get"]),
         ("CloudWatch Logs", f"{2 * seg_n:,.0f} invocations x 1 KB x $0.50/GB",
@@ -353,6 +369,8 @@ def main() -> int:
     parser.add_argument("--work", type=Path, help="keep the feed and segments here (default: a temp dir)")
     parser.add_argument("--segment-days", type=int, default=None, help="raw segments (default: setting's)")
     parser.add_argument("--footage-days", type=int, default=None, help="segments with people")
+    parser.add_argument("--segment-streams", choices=("sub", "all"), default="sub",
+                        help="what is kept of a segment without people (CORB_SEGMENT_STREAMS)")
     parser.add_argument("--retention-days", type=int, default=None, help="snapshots and results")
     parser.add_argument("--memory", type=int, default=1024,
                         help="the detection Lambda's MB (peak RSS ~250 MB; 1,024 MB = 0.58 vCPU)")
@@ -368,18 +386,21 @@ def main() -> int:
     work = args.work or Path(tmp.name)  # type: ignore[union-attr]
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    m, results, spans = run_day(work, args.minutes, keep_segments=segment_days > 0)
+    m, results, spans = run_day(work, args.minutes)
     verdict = check(results, spans)
     ingest = minutes_as_ingested(work, work / "day.mkv")
     bills = {arch: bill(m, segment_days=segment_days, footage_days=footage_days,
-                        retention_days=retention_days, arch=arch, memory_mb=args.memory)
+                        retention_days=retention_days, arch=arch, memory_mb=args.memory,
+                        streams=args.segment_streams)
              for arch in ("x86", "arm64")}
     scenarios = []  # the same measurements under other retention settings: what each setting costs
-    for seg_d, foot_d in ((1, 7), (1, 3), (0, 7), (0, 3), (0, 1)):
+    for seg_d, streams, foot_d in ((1, "sub", 7), (1, "all", 7), (1, "sub", 3), (0, "-", 7), (0, "-", 3),
+                                   (0, "-", 1)):
         totals = [sum(r[2] for r in bill(m, segment_days=seg_d, footage_days=foot_d,
-                                         retention_days=retention_days, arch=a, memory_mb=args.memory))
+                                         retention_days=retention_days, arch=a, memory_mb=args.memory,
+                                         streams=streams))
                   for a in ("x86", "arm64")]
-        scenarios.append(f"| {seg_d} | {foot_d} | ${totals[0]:.2f} | ${totals[1]:.2f} |")
+        scenarios.append(f"| {seg_d} | {streams} | {foot_d} | ${totals[0]:.2f} | ${totals[1]:.2f} |")
     summary = {
         "video_s": m.video_s, "segments": m.segments, "people_segments": m.people_segments,
         "segment_mb": round(m.segment_bytes / 1e6, 1), "cpu_s": round(m.cpu_s, 2),
@@ -401,7 +422,8 @@ def main() -> int:
             f"{m.cpu_s:.1f} CPU-s for the detection function ({summary['cpu_s_per_video_min']} per video "
             f"minute); {verdict['alerted']}/{verdict['appearances']} appearances alerted, "
             f"{verdict['false_alerts']} false alerts. Settings: raw segments kept "
-            f"{segment_days} d (`CORB_SEGMENT_DAYS`), footage with people {footage_days} d "
+            f"{segment_days} d (`CORB_SEGMENT_DAYS`; `CORB_SEGMENT_STREAMS={args.segment_streams}`), "
+            f"footage with people {footage_days} d "
             f"(`CORB_FOOTAGE_DAYS`), "
             f"snapshots {retention_days} d"
             f"; detection Lambda {args.memory} MB (the bench process's peak RSS: {summary['max_rss_mb']} MB)."
@@ -410,7 +432,8 @@ def main() -> int:
             f"**x86** (measured; arm64 at the same CPU seconds, not measured here, would be "
             f"${sum(r[2] for r in bills[other]):.2f}):\n\n{table(bills[cheaper])}\n\n"
             f"The same measurements, other retention settings (snapshots {retention_days} d):\n\n"
-            "| `CORB_SEGMENT_DAYS` | `CORB_FOOTAGE_DAYS` | x86 | arm64 |\n| --- | --- | --- | --- |\n"
+            "| `CORB_SEGMENT_DAYS` | `CORB_SEGMENT_STREAMS` | `CORB_FOOTAGE_DAYS` | x86 | arm64 |\n"
+            "| --- | --- | --- | --- | --- |\n"
             + "\n".join(scenarios))
     print(text)
     if args.write_docs:

@@ -5,11 +5,14 @@ showed, by prefix, which S3 lifecycle rules can express without any request per 
 
 | prefix | what | kept (setting, default) |
 | --- | --- | --- |
-| ``cameras/`` | segments as uploaded, nobody detected (0: deleted once analysed) | ``CORB_SEGMENT_DAYS``, 1 |
+| ``cameras/`` | segments as uploaded; stays: nobody detected and no sub-stream | ``CORB_SEGMENT_DAYS``, 1 |
+| ``quiet/`` | the sub-stream alone of a segment in which nobody was detected | ``CORB_SEGMENT_DAYS``, 1 |
 | ``footage/`` | the part of a segment with people, moved from ``cameras/`` | ``CORB_FOOTAGE_DAYS``, 7 |
 | ``snapshots/`` | every segment's annotated picture, its result inside | ``CORB_RETENTION_DAYS``, 30 |
 | ``results/`` | result JSONs of versions before results moved into snapshots | ``CORB_RETENTION_DAYS``, 30 |
 
+(``CORB_SEGMENT_DAYS=0``: the detection function deletes a segment without people once analysed;
+``CORB_SEGMENT_STREAMS=all`` keeps it whole under ``cameras/`` instead of its sub-stream under ``quiet/``.)
 S3 applies a rule at the first midnight UTC after the object's age passes its days (so an object lives
 between N and N + 1 days); the folder bucket applies the same rules in the hourly ``purge``.
 """
@@ -23,7 +26,8 @@ from typing import Any
 
 from cloud.bucket import Bucket
 
-CAMERAS, FOOTAGE, SNAPSHOTS, RESULTS = "cameras/", "footage/", "snapshots/", "results/"
+CAMERAS, QUIET, FOOTAGE = "cameras/", "quiet/", "footage/"
+SNAPSHOTS, RESULTS = "snapshots/", "results/"
 
 
 @dataclass(frozen=True)
@@ -54,7 +58,8 @@ class Retention:
     def days(self) -> dict[str, int]:
         """Days kept per prefix. ``segment_days=0``: the detection function deletes each segment once
         analysed; the 1-day rule remains for segments it never analysed (a failure, a dead letter)."""
-        return {CAMERAS: max(1, self.segment_days), FOOTAGE: self.footage_days,
+        quiet = max(1, self.segment_days)
+        return {CAMERAS: quiet, QUIET: quiet, FOOTAGE: self.footage_days,
                 SNAPSHOTS: self.retention_days, RESULTS: self.retention_days}
 
 
@@ -63,6 +68,13 @@ def footage_key(segment_key: str) -> str:
     if not segment_key.startswith(CAMERAS):
         raise ValueError(f"not a segment key: {segment_key!r}")
     return FOOTAGE + segment_key[len(CAMERAS):]
+
+
+def quiet_key(segment_key: str) -> str:
+    """Where the sub-stream of a segment without people is kept: ``cameras/x/y.mkv`` -> ``quiet/x/y.mkv``."""
+    if not segment_key.startswith(CAMERAS):
+        raise ValueError(f"not a segment key: {segment_key!r}")
+    return QUIET + segment_key[len(CAMERAS):]
 
 
 def s3_rules(retention: Retention) -> list[dict]:

@@ -1,4 +1,5 @@
-"""The part of a segment worth keeping: where people were, cut by stream copy (never re-encoded).
+"""The part of a segment worth keeping, cut by stream copy (never re-encoded): where people were, and the
+sub-stream alone of a segment in which nobody was.
 
 Footage with people is kept for days (``CORB_FOOTAGE_DAYS``) and at 4 Mbit/s it is the largest line of a
 camera's storage bill. A 60-s segment in which someone walks past for 10 s need not be kept whole: each
@@ -60,5 +61,25 @@ def trim(src: Path, dst: Path, first_s: float, last_s: float, *, margin_s: float
                 streams[stream.index].metadata.update(stream.metadata)
             for _, _, packet in chain(first, packets):
                 packet.stream = streams[packet.stream.index]
+                out.mux(packet)
+    return True
+
+
+def sub_only(src: Path, dst: Path) -> bool:
+    """Write to ``dst`` the sub-stream track of ``src`` alone (the agent's track titled ``sub``), with the
+    file's tags and timestamps: what is kept of a segment in which nobody was detected, about a tenth of
+    its bytes. False, and nothing written, when the segment has no sub-stream track."""
+    with av.open(str(src)) as container:
+        subs = [s for s in container.streams.video if s.metadata.get("title", "").lower() == "sub"]
+        if not subs or len(container.streams.video) < 2:
+            return False
+        with av.open(str(dst), "w", format="matroska") as out:
+            out.metadata.update(container.metadata)
+            stream = out.add_stream_from_template(subs[0])
+            stream.metadata.update(subs[0].metadata)
+            for packet in container.demux(subs[0]):
+                if packet.dts is None and packet.pts is None:
+                    continue  # the demuxer's end-of-stream marker
+                packet.stream = stream
                 out.mux(packet)
     return True

@@ -14,7 +14,10 @@ again. A failure before it leaves nothing behind (an uncommitted footage copy is
 
 The snapshot is stored for every segment, with or without people, so that ``snapshot <camera>`` always has a
 fresh picture; ``snapshot_key`` is therefore never null. A segment with people is moved to ``footage/``
-(copied, then the raw one deleted once the snapshot is stored): kept longer, and never stored twice.
+(copied, then the raw one deleted once the snapshot is stored): kept longer, and never stored twice. Of a
+segment in which nobody was detected, only its sub-stream is kept, under ``quiet/`` (``CORB_SEGMENT_STREAMS=
+sub``, the default: a tenth of the bytes, and raw video is most of the storage bill); ``all`` keeps the whole
+segment under ``cameras/``, and so does a segment without a sub-stream.
 
 Heavy imports (PyAV, numpy, Pillow, LiteRT) happen on the first record, not when this module is imported.
 """
@@ -36,7 +39,7 @@ from urllib.parse import unquote_plus
 
 from cloud import results
 from cloud.bucket import NoSuchKey
-from cloud.lifecycle import footage_key
+from cloud.lifecycle import footage_key, quiet_key
 from cloud.sandbox import alive
 
 if TYPE_CHECKING:
@@ -50,6 +53,7 @@ KIND = "segment_analysed"
 CAMERAS_PREFIX = "cameras/"
 TMP_PREFIX = "corb-segment-"  # + the pid of the process that downloaded it
 MAX_PICTURE_BYTES = 560_000  # the picture's share of an MMS (600 KB): the result inside takes the rest
+SEGMENT_STREAMS = ("sub", "all")  # CORB_SEGMENT_STREAMS: what is kept of a segment in which nobody was seen
 
 
 def remove_stale_downloads(tmp_dir: str | None = None) -> int:
@@ -96,18 +100,21 @@ def time_budget(context: object) -> float | None:
 def handle(event: Mapping[str, Any], context: object = None) -> dict:
     """Lambda entry point for S3 notifications (``{"Records": [...]}``)."""
     keep = int(os.environ.get("CORB_SEGMENT_DAYS", "1")) > 0
+    streams = os.environ.get("CORB_SEGMENT_STREAMS", "sub")
     return handle_records(event.get("Records") or [], _default_bucket(), keep_segments=keep,
-                          deadline=time_budget(context))
+                          segment_streams=streams, deadline=time_budget(context))
 
 
 def handle_records(records: Iterable[Mapping[str, Any]], bucket: Bucket, *,
                    detector: Detector | None = None, keep_segments: bool = True,
-                   deadline: float | None = None) -> dict:
+                   segment_streams: str = "sub", deadline: float | None = None) -> dict:
     """Process S3 records against ``bucket``: the seam tests use (a FolderBucket, a counting detector).
 
     One analysed record returns its payload; none returns a ``segment_skipped`` payload with the reasons;
     several (S3 sends one per event, but the shape allows more) return ``segments_analysed`` with a list.
     """
+    if segment_streams not in SEGMENT_STREAMS:
+        raise ValueError(f"CORB_SEGMENT_STREAMS is {segment_streams!r}: it must be one of {SEGMENT_STREAMS}")
     results: list[dict] = []
     skipped: list[dict] = []
     for record in records:
@@ -118,7 +125,7 @@ def handle_records(records: Iterable[Mapping[str, Any]], bucket: Bucket, *,
             continue
         obj = record["s3"]["object"]
         payload = process(bucket, key, etag=str(obj.get("eTag") or "").strip('"'), detector=detector,
-                          keep_segment=keep_segments, deadline=deadline)
+                          keep_segment=keep_segments, segment_streams=segment_streams, deadline=deadline)
         if payload.get("kind") == KIND:
             results.append(payload)
         else:
@@ -187,10 +194,11 @@ def stored_result(bucket: Bucket, snapshot_key: str) -> dict | None:
 
 
 def process(bucket: Bucket, key: str, *, etag: str = "", detector: Detector | None = None,
-            keep_segment: bool = True, deadline: float | None = None) -> dict:
+            keep_segment: bool = True, segment_streams: str = "sub", deadline: float | None = None) -> dict:
     """Analyse one segment version (or return its stored result) and store its one object.
     ``keep_segment=False`` (``CORB_SEGMENT_DAYS=0``) deletes the raw segment once its result is stored;
-    a segment with people is moved to ``footage/`` either way."""
+    a segment with people is moved to ``footage/`` either way, and one without is reduced to its
+    sub-stream under ``quiet/`` when ``segment_streams`` is ``sub`` and it has one."""
     if not etag:  # a hand-made event: the object's current version is the one meant
         info = bucket.head(key)
         if info is None:
@@ -231,14 +239,19 @@ def process(bucket: Bucket, key: str, *, etag: str = "", detector: Detector | No
             # Before the commit: a retry writes it again. Only the part with people, when that is less.
             payload["footage_key"] = footage_key(key)
             payload["footage_bytes"] = keep_footage(bucket, key, path, result, payload["footage_key"])
+        elif keep_segment and segment_streams == "sub":
+            kept = keep_quiet(bucket, key, path)
+            if kept is not None:
+                payload["quiet_key"], payload["quiet_bytes"] = kept
+    copy = payload.get("footage_key") or payload.get("quiet_key")
     stored = {k: v for k, v in payload.items() if k != "bucket"}  # the bucket is the reader's own
     try:
         bucket.put(snapshot_key, results.embed(result.snapshot_jpeg, stored), "image/jpeg")  # the commit
     except BaseException:
-        if "footage_key" in payload:
-            bucket.delete(payload["footage_key"])  # not committed: leave nothing half-done behind
+        if copy:
+            bucket.delete(copy)  # not committed: leave nothing half-done behind
         raise
-    if not keep_segment or "footage_key" in payload:
+    if not keep_segment or copy:
         bucket.delete(key)  # after the commit: a retry finds the result and never needs it again
     log.info("s3://%s/%s: peak %d, mean %.2f, %d unique -> %s", bucket.name, key, result.peak, result.mean,
              result.unique_people, snapshot_key)
@@ -261,6 +274,22 @@ def keep_footage(bucket: Bucket, key: str, path: Path, result: SegmentResult, fo
         if cut:
             return bucket.upload(part, footage).size
     return bucket.copy(key, footage).size
+
+
+def keep_quiet(bucket: Bucket, key: str, path: Path) -> tuple[str, int] | None:
+    """Store the sub-stream alone of a segment in which nobody was detected under ``quiet/``: (its key,
+    its bytes), or None when the segment has no sub-stream (it stays whole under ``cameras/``)."""
+    from detection.footage import sub_only
+
+    part = path.with_name("quiet.mkv")
+    try:
+        if not sub_only(path, part):
+            return None
+    except (OSError, ValueError) as exc:  # av.error.FFmpegError is both: keep the whole instead
+        log.warning("could not take the sub-stream of %s (%s): keeping the whole segment", key, exc)
+        return None
+    target = quiet_key(key)
+    return target, bucket.upload(part, target).size
 
 
 def people_span(result: SegmentResult) -> tuple[float, float] | None:

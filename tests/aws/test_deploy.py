@@ -76,8 +76,8 @@ def test_dry_run_prints_the_plan_and_changes_nothing(deployed: dict[str, str], e
     assert any(line.startswith("create    s3-notification  s3://corb-video -> corb-dev-detection:live")
                for line in lines)
     assert "unchanged schedule         corb-dev-bot.handlers.retention.purge" in lines
-    assert ("create    s3-lifecycle     s3://corb-video  (cameras/ 1 d, footage/ 7 d, snapshots/ 30 d, "
-            "results/ 30 d, * - d)") in lines
+    assert ("create    s3-lifecycle     s3://corb-video  (cameras/ 1 d, quiet/ 1 d, footage/ 7 d, "
+            "snapshots/ 30 d, results/ 30 d, * - d)") in lines
     assert lines[-1].startswith("dry run, nothing applied: stage dev: 37 to create, 0 to update")
     assert [b["Name"] for b in events.list_event_buses()["EventBuses"]] == ["default"]
 

@@ -4,6 +4,7 @@ action or resource, and give each function only the bucket prefixes, bus and fun
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -72,8 +73,10 @@ def test_each_function_gets_only_what_it_uses(group: str) -> None:
     # reads segments, its stored results (inside snapshots; results/ from versions before) and zones
     assert d["s3:GetObject"] == {f"{b}/cameras/*", f"{b}/snapshots/*", f"{b}/results/*",
                                  f"{b}/config/cameras/*"}
-    assert d["s3:PutObject"] == {f"{b}/snapshots/*", f"{b}/footage/*"}  # one object + the footage copy
-    assert d["s3:DeleteObject"] == {f"{b}/cameras/*", f"{b}/footage/*"}  # the move; an uncommitted copy
+    # one object + the footage copy (people) or the sub-stream copy (nobody)
+    assert d["s3:PutObject"] == {f"{b}/snapshots/*", f"{b}/footage/*", f"{b}/quiet/*"}
+    # the move; an uncommitted copy
+    assert d["s3:DeleteObject"] == {f"{b}/cameras/*", f"{b}/footage/*", f"{b}/quiet/*"}
     assert d["s3:ListBucket"] == {b}  # without it a missing key is 403, not NoSuchKey
     assert d["events:PutEvents"] == bus  # its onSuccess / onFailure destinations
     assert {r.rsplit("/", 1)[-1] for r in d["logs:PutLogEvents"]} == {f"{detection}:*"}
@@ -127,6 +130,10 @@ class RecordingBucket:
         self.calls.append(("s3:PutObject", key))
         return self.inner.put(key, data, content_type)
 
+    def upload(self, path: Path, key: str, content_type: str | None = None) -> Any:
+        self.calls.append(("s3:PutObject", key))
+        return self.inner.upload(path, key, content_type)
+
     def copy(self, src: str, dst: str) -> Any:
         self.calls += [("s3:GetObject", src), ("s3:PutObject", dst)]
         return self.inner.copy(src, dst)
@@ -144,19 +151,31 @@ def test_the_detection_policy_grants_every_call_the_function_makes(group: str, k
     policy document here (a footage copy without PutObject would fail only on AWS)."""
     import fnmatch
 
+    from agent.offline import split
+    from agent.segmenter import SegmentPolicy
     from cloud.bucket import FolderBucket
     from cloud.events import s3_record
     from detection.handler import handle_records
+    from scripts.camera_feed import make_feed
 
     bucket_name = stage_config(read_settings(), group)["environment_variables"]["CORB_BUCKET"]
     clip = Path(__file__).resolve().parents[1] / "data" / "vtest-clip.mkv"
     bucket = RecordingBucket(FolderBucket(tmp_path / "bucket", name=bucket_name))
     allowed = grants(policy(f"{group}_detection"))
-    for key in ("cameras/lobby/2026-11-30T10-00-00.000Z.mkv", "cameras/lobby/2026-11-30T10-01-00.000Z.mkv"):
-        info = bucket.inner.upload(clip, key)
+    # A segment as the agent writes it (main + sub-stream tracks), nobody in it: its sub-stream is kept.
+    make_feed(tmp_path / "feed.mkv", [("empty", 3.0)], size="320x180", fps=10, gop=10, bitrate="300k",
+              sub_size="160x90", sub_bitrate="100k")
+    (quiet, *_) = split(tmp_path / "feed.mkv", tmp_path / "feed.sub.mkv", SegmentPolicy(), tmp_path / "segs",
+                        camera="lobby", start=datetime(2026, 11, 30, 10, 2, tzinfo=UTC))
+    for key, video in (("cameras/lobby/2026-11-30T10-00-00.000Z.mkv", clip),
+                       ("cameras/lobby/2026-11-30T10-01-00.000Z.mkv", clip),
+                       ("cameras/lobby/2026-11-30T10-02-00.000Z.mkv", quiet.path)):
+        info = bucket.inner.upload(video, key)
         record = s3_record(bucket.name, key, size=info.size, etag=info.etag, sequencer="01")
         payload = handle_records([record], bucket, keep_segments=keep)
-        assert payload["kind"] == "segment_analysed" and payload["peak"] > 0  # people: the footage move
+        assert payload["kind"] == "segment_analysed"
+        # people: the footage move; nobody: the sub-stream move when segments are kept
+        assert payload["peak"] > 0 if video == clip else ("quiet_key" in payload) is keep
         assert handle_records([record], bucket, keep_segments=keep)["duplicate"] is True
     assert {a for a, _ in bucket.calls} == {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}
     for action, key in bucket.calls:

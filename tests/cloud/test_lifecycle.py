@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from cloud.bucket import FolderBucket
-from cloud.lifecycle import Retention, expire, expired, footage_key, s3_rules
+from cloud.lifecycle import Retention, expire, expired, footage_key, quiet_key, s3_rules
 
 
 def test_rules_expire_each_prefix_after_its_setting() -> None:
@@ -32,6 +32,7 @@ def test_settings_come_from_the_environment_with_defaults_and_are_checked() -> N
         Retention(segment_days=-1)
     # 0: the detection function deletes segments once analysed; the rule still catches the unanalysed.
     assert Retention(segment_days=0).days()["cameras/"] == 1
+    assert Retention(segment_days=3).days()["quiet/"] == 3  # the sub-stream of a segment without people
 
 
 def test_expiry_follows_s3s_midnight_rule() -> None:
@@ -46,19 +47,22 @@ def test_the_folder_bucket_applies_the_same_rules(tmp_path: Path) -> None:
     bucket = FolderBucket(tmp_path / "b")
     now = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
     ages = {"cameras/lobby/old.mkv": 3, "cameras/lobby/new.mkv": 0.5, "footage/lobby/old.mkv": 3,
-            "footage/lobby/ancient.mkv": 9, "snapshots/lobby/a.jpg": 9, "config/cameras/lobby.json": 99}
+            "footage/lobby/ancient.mkv": 9, "snapshots/lobby/a.jpg": 9, "config/cameras/lobby.json": 99,
+            "quiet/lobby/old.mkv": 3, "quiet/lobby/new.mkv": 0.5}
     for key, days in ages.items():
         bucket.put(key, b"x")
         t = (now - timedelta(days=days)).timestamp()
         os.utime(bucket.path_for(key), (t, t))
-    assert expire(bucket, Retention(segment_days=1, footage_days=7, retention_days=30), now) == 2
+    assert expire(bucket, Retention(segment_days=1, footage_days=7, retention_days=30), now) == 3
     assert sorted(o.key for o in bucket.list()) == [
         "cameras/lobby/new.mkv", "config/cameras/lobby.json", "footage/lobby/old.mkv",
-        "snapshots/lobby/a.jpg"]
+        "quiet/lobby/new.mkv", "snapshots/lobby/a.jpg"]
 
 
-def test_footage_keys() -> None:
+def test_footage_and_quiet_keys() -> None:
     name = "lobby/2026-11-30T10-15-02.123Z.mkv"
     assert footage_key(f"cameras/{name}") == f"footage/{name}"
-    with pytest.raises(ValueError):
-        footage_key("snapshots/lobby/x.jpg")
+    assert quiet_key(f"cameras/{name}") == f"quiet/{name}"
+    for make in (footage_key, quiet_key):
+        with pytest.raises(ValueError):
+            make("snapshots/lobby/x.jpg")

@@ -252,3 +252,86 @@ def test_footage_keeps_only_the_part_with_people(bucket: FolderBucket, detector,
     # The people are in [30, 37) s; the cut keeps them, from a keyframe up to 2 s before, to 2 s after.
     assert 27.5 <= times[0] <= 30.0 and 37.0 <= times[-1] <= 40.0
     assert len(times) == len(set(times)) and times == sorted(times)
+
+
+@pytest.fixture
+def quiet_segment(tmp_path: Path) -> Path:
+    """The empty scene as the agent writes it: the main track and a 320-wide sub-stream track, tagged."""
+    import subprocess
+
+    scene = DATA / "empty-scene.mkv"
+    out = tmp_path / "two-tracks.mkv"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(scene), "-i", str(scene), "-filter_complex",
+                    "[1:v]scale=320:-2[s]", "-map", "0:v", "-map", "[s]", "-c:v:0", "copy", "-c:v:1",
+                    "libx264", "-g", "10", "-metadata", "CORB_CAMERA=front door", "-metadata",
+                    "CORB_START=2026-11-27T10:01:00.000Z", "-metadata:s:v:0", "title=main", "-metadata:s:v:1",
+                    "title=sub", str(out)], check=True)
+    return out
+
+
+def _tracks(path: Path) -> list[tuple[str, int, list[int]]]:
+    import av
+
+    with av.open(str(path)) as c:
+        times: dict[int, list[int]] = {s.index: [] for s in c.streams.video}
+        for p in c.demux():
+            if p.size:
+                times[p.stream.index].append(p.pts)
+        return [(s.metadata.get("title"), s.codec_context.width, times[s.index]) for s in c.streams.video]
+
+
+def test_a_segment_without_people_keeps_only_its_sub_stream(bucket: FolderBucket, detector,
+                                                            quiet_segment: Path) -> None:
+    import av
+
+    key = "cameras/front door/2026-11-27T10-01-00Z.mkv"
+    payload = handle_records([upload(bucket, key, quiet_segment)], bucket, detector=detector)
+    assert payload["peak"] == 0 and "footage_key" not in payload
+    assert payload["quiet_key"] == "quiet/front door/2026-11-27T10-01-00Z.mkv"
+    assert bucket.head(key) is None  # moved: never stored twice
+    kept = bucket.root / payload["quiet_key"]
+    assert payload["quiet_bytes"] == kept.stat().st_size < quiet_segment.stat().st_size / 2
+    (sub,) = _tracks(kept)
+    assert sub == _tracks(quiet_segment)[1] and sub[:2] == ("sub", 320)  # every sub packet, same times
+    with av.open(str(kept)) as c:
+        assert c.metadata["CORB_START"] == "2026-11-27T10:01:00.000Z"
+        assert c.metadata["CORB_CAMERA"] == "front door"
+        assert sum(1 for _ in c.decode(video=0)) == len(sub[2])  # it plays
+    stored = handler.stored_result(bucket, payload["snapshot_key"])
+    assert stored is not None and stored["quiet_key"] == payload["quiet_key"]
+    again = handle_records([upload(bucket, key, quiet_segment)], bucket, detector=detector)
+    assert again["duplicate"] is True
+
+
+def test_segment_streams_all_keeps_the_whole_segment_and_a_segment_without_sub_stream_stays(
+        bucket: FolderBucket, detector, quiet_segment: Path) -> None:
+    whole = "cameras/front door/2026-11-27T10-01-00Z.mkv"
+    payload = handle_records([upload(bucket, whole, quiet_segment)], bucket, detector=detector,
+                             segment_streams="all")
+    assert "quiet_key" not in payload and bucket.get(whole) == quiet_segment.read_bytes()
+    alone = "cameras/front door/2026-11-27T10-02-00Z.mkv"
+    payload = handle_records([upload(bucket, alone, DATA / "empty-scene.mkv")], bucket, detector=detector)
+    assert "quiet_key" not in payload and bucket.head(alone) is not None
+    gone = "cameras/front door/2026-11-27T10-03-00Z.mkv"
+    payload = handle_records([upload(bucket, gone, quiet_segment)], bucket, detector=detector,
+                             keep_segments=False)
+    assert "quiet_key" not in payload and bucket.head(gone) is None
+    assert not [k for k in keys(bucket) if k.startswith("quiet/")]
+    with pytest.raises(ValueError, match="CORB_SEGMENT_STREAMS"):
+        handle_records([upload(bucket, gone, quiet_segment)], bucket, detector=detector,
+                       segment_streams="main")
+
+
+def test_no_sub_stream_copy_is_left_when_the_snapshot_cannot_be_written(bucket: FolderBucket, detector,
+                                                                       quiet_segment: Path) -> None:
+    class FailingResults(FolderBucket):
+        def put(self, key: str, data: bytes, content_type: str | None = None):
+            if key.startswith("snapshots/"):
+                raise OSError("disk full")
+            return super().put(key, data, content_type)
+
+    failing = FailingResults(bucket.root)
+    key = "cameras/front door/2026-11-27T10-01-00Z.mkv"
+    with pytest.raises(OSError, match="disk full"):
+        handle_records([upload(failing, key, quiet_segment)], failing, detector=detector)
+    assert keys(failing) == [key]
