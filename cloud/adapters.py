@@ -66,7 +66,7 @@ def open_detector(model: str | None = None, *, score_threshold: float = 0.35, nm
     ``.tflite`` path (LiteRT backend) or a directory holding ``saved_model.pb`` (TensorFlow backend).
     ``threads``: inference threads; ``None`` lets the backend use the machine's cores.
     """
-    from detection.detectors.base import resolve_model
+    from detection.detectors.base import LOWER_HEIGHTS, MODELS_DIR, resolve_model
 
     if not 0.0 <= score_threshold <= 1.0:
         raise ValueError(f"score_threshold must be within [0, 1], got {score_threshold}")
@@ -78,7 +78,9 @@ def open_detector(model: str | None = None, *, score_threshold: float = 0.35, nm
     if path.is_file() and path.suffix.lower() == ".tflite":
         from detection.detectors.nanodet import NanoDetLiteRT
 
-        return NanoDetLiteRT(path, score_threshold=score_threshold, nms_iou=nms_iou, threads=threads)
+        shipped = path.parent.resolve() == MODELS_DIR.resolve()
+        return NanoDetLiteRT(path, score_threshold=score_threshold, nms_iou=nms_iou, threads=threads,
+                             lower_heights=LOWER_HEIGHTS.get(path.stem, ()) if shipped else ())
     if path.is_dir() and (path / "saved_model.pb").exists():
         from detection.detectors.tensorflow_od import TensorFlowODDetector
 

@@ -27,6 +27,11 @@ no AP for their cost (see detection/models/PROVENANCE.md).
 """
 
 
+LOWER_HEIGHTS = {"nanodet-m-448x352": (256,)}
+"""Lower input heights a shipped model also runs at: a 16:9 frame (448 x 252 at the model's scale) goes
+through 448 x 256, the same pixels with 96 fewer rows of padding (about 29% less CPU per detection)."""
+
+
 @runtime_checkable
 class Detector(Protocol):
     """A person detector: one BGR frame in, person boxes out."""

@@ -221,6 +221,101 @@ def test_load_detector_errors(tmp_path: Path) -> None:
         load_detector(str(tmp_path / "garbage.tflite"))
 
 
+def test_a_wide_frame_goes_through_a_lower_input_and_finds_the_same_people(
+        default_detector: Detector, frames: dict[int, np.ndarray]) -> None:
+    """A 16:9 band of the PETS frames (768 x 432, as a wide camera gives): at the default model's scale it
+    fills 448 x 252, so it goes through the same network at 448 x 256: the same pixels, less padding."""
+    from detection.detectors.nanodet import NanoDetLiteRT
+
+    alone = NanoDetLiteRT(MODELS_DIR / "nanodet-m-448x352.tflite", threads=2, score_threshold=0.5)
+    assert default_detector.input_for(768, 432) == (448, 256)
+    assert default_detector.input_for(1920, 1080) == default_detector.input_for(640, 360) == (448, 256)
+    assert default_detector.input_for(768, 576) == (448, 352)  # 4:3 needs 336 rows
+    assert alone.input_for(768, 432) == (448, 352)  # without lower heights
+    for frame_no, frame in frames.items():
+        band = np.ascontiguousarray(frame[72:504])
+        wide, full = default_detector.detect(band), alone.detect(band)
+        assert len(wide) == len(full) >= 3, frame_no
+        order_w, order_f = np.argsort(wide[:, 0]), np.argsort(full[:, 0])
+        assert np.abs(wide[order_w, :4] - full[order_f, :4]).max() < 4.0  # pixels of the 768-wide frame
+        assert np.abs(wide[order_w, 4] - full[order_f, 4]).max() < 0.05
+
+
+def test_the_resized_model_follows_its_input_height() -> None:
+    """The input shape and the FPN's resize sizes ([h, w] / stride) follow the height; the outputs have the
+    cells of a 448 x 256 input at each stride. (Against ``scripts/build_model.py --size 448x256``, built
+    from the TF.js source, its outputs are bit-identical: detection/models/PROVENANCE.md.)"""
+    from ai_edge_litert import schema_py_generated as schema
+    from ai_edge_litert.interpreter import Interpreter
+
+    from detection.detectors.nanodet import resized_model
+
+    shipped = (MODELS_DIR / "nanodet-m-448x352.tflite").read_bytes()
+
+    def resize_sizes(model: bytes) -> list[list[int]]:
+        graph = schema.ModelT.InitFromPackedBuf(bytearray(model), 0)
+        sub = graph.subgraphs[0]
+        found = []
+        for op in sub.operators:
+            code = graph.operatorCodes[op.opcodeIndex]
+            if max(code.builtinCode, code.deprecatedBuiltinCode) == schema.BuiltinOperator.RESIZE_BILINEAR:
+                data = bytes(bytearray(graph.buffers[sub.tensors[op.inputs[1]].buffer].data))
+                found.append(np.frombuffer(data, dtype="<i4").tolist())
+        return found
+
+    assert resize_sizes(shipped) == [[22, 28], [44, 56], [22, 28], [11, 14]]
+    lower = resized_model(shipped, 256)
+    assert resize_sizes(lower) == [[16, 28], [32, 56], [16, 28], [8, 14]]
+    it = Interpreter(model_content=lower, num_threads=1)
+    it.allocate_tensors()
+    assert list(it.get_input_details()[0]["shape"]) == [1, 3, 256, 448]
+    cells = sorted({int(o["shape"][1]) for o in it.get_output_details()})
+    assert cells == sorted(448 * 256 // s**2 for s in (8, 16, 32))
+    it.invoke()  # XNNPACK prepares and runs it
+    for bad in (250, 0):
+        with pytest.raises(ValueError, match="multiple of 32"):
+            resized_model(shipped, bad)
+    with pytest.raises(ValueError, match="no resize layers"):
+        resized_model(_model_without_resizes(), 256)
+
+
+def _model_without_resizes() -> bytes:
+    """A tiny valid .tflite with no resize layer (one ADD), built with LiteRT's schema."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    graph = schema.ModelT()
+    graph.version = 3
+    code = schema.OperatorCodeT()
+    code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.ADD
+    graph.operatorCodes = [code]
+    graph.buffers = [schema.BufferT()]
+    tensors = []
+    for name in (b"a", b"b", b"out"):
+        t = schema.TensorT()
+        t.shape, t.type = np.array([1, 3, 32, 32], np.int32), schema.TensorType.FLOAT32
+        t.buffer, t.name = 0, name
+        tensors.append(t)
+    op = schema.OperatorT()
+    op.opcodeIndex, op.inputs, op.outputs = 0, np.array([0, 1], np.int32), np.array([2], np.int32)
+    sub = schema.SubGraphT()
+    sub.tensors, sub.operators = tensors, [op]
+    sub.inputs, sub.outputs = np.array([0, 1], np.int32), np.array([2], np.int32)
+    graph.subgraphs = [sub]
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(graph.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def test_lower_heights_are_checked() -> None:
+    from detection.detectors.nanodet import NanoDetLiteRT
+
+    model = MODELS_DIR / "nanodet-m-448x352.tflite"
+    for height in (352, 384, 250, 0):
+        with pytest.raises(ValueError, match="lower input height"):
+            NanoDetLiteRT(model, lower_heights=[height])
+
+
 def test_load_by_path_and_short_name_agree(frames: dict[int, np.ndarray]) -> None:
     by_name = load_detector("nanodet-m-448x352", threads=1)
     by_path = load_detector(str(MODELS_DIR / "nanodet-m-448x352.tflite"), threads=1)
