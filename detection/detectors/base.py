@@ -1,6 +1,6 @@
 """The detector interface, shared geometry helpers and where models are found.
 
-Everything here is cheap to import: numpy and Pillow only (no OpenCV: see README, "Library choices"). The
+Everything here is cheap to import: numpy only (no OpenCV: see README, "Library choices"). The
 backends import this module, never the other way round: ``cloud.adapters.open_detector`` (exported here as
 ``load_detector``) picks one, and the inference runtimes (LiteRT, TensorFlow) load only then, so the webhook's
 cold start never pays for them.
@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
-from PIL import Image
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 """Where the shipped model files live (``detection/models``)."""
@@ -101,11 +100,9 @@ def letterbox(
     """Resize ``frame_bgr`` into an ``input_size`` (w, h) canvas keeping aspect ratio.
 
     Returns the canvas (uint8, H x W x 3) and the :class:`Letterbox` to map boxes back. The resize is OpenCV's
-    INTER_LINEAR, which the model was measured with (within one grey level): each output pixel interpolates
-    the 2 x 2 source pixels nearest to where its centre falls, edges replicated. Pillow's ``resize`` would
-    antialias instead (its filter widens with the downscale factor), which costs count accuracy on PETS (count
-    error 0.420 -> 0.452); its affine ``transform`` with a pure scale samples as OpenCV does. Pillow treats
-    the three bytes as independent channels, so BGR stays BGR.
+    INTER_LINEAR, which the model was measured with (within one grey level), run by LiteRT
+    (:mod:`detection.detectors.resize`): Pillow's ``resize`` would antialias instead, which costs count
+    accuracy on PETS (count error 0.420 -> 0.452).
     """
     fh, fw = frame_bgr.shape[:2]
     iw, ih = input_size
@@ -114,8 +111,9 @@ def letterbox(
     nh = min(ih, max(1, round(fh * lb.scale)))
     resized = frame_bgr
     if (nw, nh) != (fw, fh):
-        resized = np.asarray(Image.fromarray(np.ascontiguousarray(frame_bgr)).transform(
-            (nw, nh), Image.Transform.AFFINE, (fw / nw, 0, 0, 0, fh / nh, 0), Image.Resampling.BILINEAR))
+        from detection.detectors.resize import resize_linear  # LiteRT: only where a detector runs
+
+        resized = resize_linear(frame_bgr, (nw, nh))
     if (nw, nh) == (iw, ih):
         return np.ascontiguousarray(resized), lb
     canvas = np.full((ih, iw, 3), pad_value, dtype=np.uint8)

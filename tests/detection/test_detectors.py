@@ -429,7 +429,7 @@ def test_letterbox_keeps_aspect_and_maps_back() -> None:
 
 
 def test_letterbox_resizes_as_opencv_inter_linear(frames: dict[int, np.ndarray]) -> None:
-    """The model was measured on OpenCV's INTER_LINEAR resize (2 x 2 samples, no antialiasing): the Pillow
+    """The model was measured on OpenCV's INTER_LINEAR resize (2 x 2 samples, no antialiasing): the LiteRT
     resize that replaced it gives the same pixels within one grey level, down and up."""
     cv2 = pytest.importorskip("cv2")
     frame = frames[101]
@@ -439,6 +439,22 @@ def test_letterbox_resizes_as_opencv_inter_linear(frames: dict[int, np.ndarray])
         expected = cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_LINEAR)
         difference = np.abs(canvas[:nh, :nw].astype(int) - expected)
         assert difference.max() <= 1 and difference.mean() < 0.5, size
+
+
+def test_resize_linear_matches_opencv_on_any_shape(frames: dict[int, np.ndarray]) -> None:
+    cv2 = pytest.importorskip("cv2")
+    from detection.detectors.resize import resize_linear
+
+    rng = np.random.default_rng(7)
+    wide = cv2.resize(frames[701], (1920, 1080), interpolation=cv2.INTER_CUBIC)
+    cases = [(wide, (448, 252)), (frames[101][::2, ::3], (97, 41)),  # a strided view, odd sizes
+             (rng.integers(0, 256, (37, 53), dtype=np.uint8), (200, 90)),  # grey, upscaled
+             (rng.integers(0, 256, (60, 80, 4), dtype=np.uint8), (33, 25)), (frames[101], (1, 1))]
+    for frame, size in cases:
+        out = resize_linear(frame, size)
+        expected = cv2.resize(np.ascontiguousarray(frame), size, interpolation=cv2.INTER_LINEAR)
+        assert out.shape == expected.shape and out.dtype == np.uint8, (frame.shape, size)
+        assert np.abs(out.astype(int) - expected).max() <= 1, (frame.shape, size)
 
 
 def test_to_bgr_conversions() -> None:
