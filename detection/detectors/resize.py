@@ -83,7 +83,7 @@ class _Resizer:
         self.lock = threading.Lock()  # one interpreter, one set of buffers: calls take turns
 
 
-@lru_cache(maxsize=16)
+@lru_cache(maxsize=4)  # a 1080p one holds ~31 MB of buffers; cameras share few sizes
 def _resizer(width: int, height: int, channels: int, out_width: int, out_height: int) -> _Resizer:
     return _Resizer(width, height, channels, out_width, out_height)
 
