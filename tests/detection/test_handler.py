@@ -129,13 +129,16 @@ def test_a_bad_object_raises_and_leaves_no_partial_output(bucket: FolderBucket, 
     assert keys(bucket) == [KEY] and counting.calls == 0
 
 
-def test_nothing_is_left_when_the_snapshot_cannot_be_written(bucket: FolderBucket, detector) -> None:
-    class FailingResults(FolderBucket):
-        def put(self, key: str, data: bytes, content_type: str | None = None):
-            if key.startswith("snapshots/"):
-                raise OSError("disk full")
-            return super().put(key, data, content_type)
+class FailingResults(FolderBucket):
+    """A bucket whose disk fills when the snapshot (the commit) is written."""
 
+    def put(self, key: str, data: bytes, content_type: str | None = None):
+        if key.startswith("snapshots/"):
+            raise OSError("disk full")
+        return super().put(key, data, content_type)
+
+
+def test_nothing_is_left_when_the_snapshot_cannot_be_written(bucket: FolderBucket, detector) -> None:
     failing = FailingResults(bucket.root)
     record = upload(failing, KEY)
     with pytest.raises(OSError, match="disk full"):
@@ -324,12 +327,6 @@ def test_segment_streams_all_keeps_the_whole_segment_and_a_segment_without_sub_s
 
 def test_no_sub_stream_copy_is_left_when_the_snapshot_cannot_be_written(bucket: FolderBucket, detector,
                                                                        quiet_segment: Path) -> None:
-    class FailingResults(FolderBucket):
-        def put(self, key: str, data: bytes, content_type: str | None = None):
-            if key.startswith("snapshots/"):
-                raise OSError("disk full")
-            return super().put(key, data, content_type)
-
     failing = FailingResults(bucket.root)
     key = "cameras/front door/2026-11-27T10-01-00Z.mkv"
     with pytest.raises(OSError, match="disk full"):
