@@ -68,7 +68,7 @@ class Agent:
             camera.thread.join(timeout=max(0.1, deadline - time.monotonic()))
             self.cameras.remove(camera)
             if camera.slug not in wanted:
-                self.boards[camera.slug].set_state("error", REMOVED, time.time())
+                self.boards[camera.slug].set_state("stopped", REMOVED, time.time())
         starting = [s for slug, s in wanted.items() if slug not in current or current[slug] in leaving]
         for source in starting:
             camera = self._add(source)

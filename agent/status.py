@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from agent.redact import redact_url
 from agent.writer import iso_time
 
-STATES = ("online", "connecting", "error")
+STATES = ("online", "connecting", "error", "stopped")  # stopped: the camera was taken off recording
 
 
 def status_key(slug: str) -> str:

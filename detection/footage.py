@@ -66,18 +66,21 @@ def trim(src: Path, dst: Path, first_s: float, last_s: float, *, margin_s: float
 
 
 def sub_only(src: Path, dst: Path) -> bool:
-    """Write to ``dst`` the sub-stream track of ``src`` alone (the agent's track titled ``sub``), with the
-    file's tags and timestamps: what is kept of a segment in which nobody was detected, about a tenth of
-    its bytes. False, and nothing written, when the segment has no sub-stream track."""
+    """Write to ``dst`` the sub-stream track of ``src`` alone (the one detection analyses, see
+    :func:`detection.video.video_tracks`), with the file's tags and timestamps: what is kept of a segment in
+    which nobody was detected, about a tenth of its bytes. False, and nothing written, when the segment has
+    no sub-stream track."""
+    from detection.video import video_tracks
+
     with av.open(str(src)) as container:
-        subs = [s for s in container.streams.video if s.metadata.get("title", "").lower() == "sub"]
-        if not subs or len(container.streams.video) < 2:
+        sub = video_tracks(container)[1]
+        if sub is None:
             return False
         with av.open(str(dst), "w", format="matroska") as out:
             out.metadata.update(container.metadata)
-            stream = out.add_stream_from_template(subs[0])
-            stream.metadata.update(subs[0].metadata)
-            for packet in container.demux(subs[0]):
+            stream = out.add_stream_from_template(sub)
+            stream.metadata.update(sub.metadata)
+            for packet in container.demux(sub):
                 if packet.dts is None and packet.pts is None:
                     continue  # the demuxer's end-of-stream marker
                 packet.stream = stream

@@ -2,8 +2,9 @@
 
 Decided on the cloud side, from what reached the cloud, so it works the same embedded and on AWS (where the
 agent runs in the building and has no database). A camera is watched when an agent feeds it: it has a
-``stream_url``, or an agent status object ``cameras/<slug>/agent.json`` in the bucket. Cameras that only
-ever get ``corb ingest`` uploads are not watched.
+``stream_url``, or an agent status object ``cameras/<slug>/agent.json`` in the bucket that does not say
+``stopped`` (the agent stopped recording it because its stream was removed). Cameras that only ever get
+``corb ingest`` uploads are not watched.
 
 Video "arrived" when a segment was analysed (its detection is recorded): that is what the building gets
 from a camera, and it needs no bucket listing. A watched camera is **offline** when, for longer than the
@@ -45,7 +46,7 @@ log = logging.getLogger(__name__)
 
 SCOPE = "camera_health"
 GRACE_SETTING = "camera_grace_s"
-AGENT_STATES = ("online", "connecting", "error")
+AGENT_STATES = ("online", "connecting", "error", "stopped")  # stopped: taken off recording on purpose
 SWEEP = timedelta(hours=1)  # texts still undelivered after this are left to the Messages page
 
 
@@ -117,6 +118,11 @@ def read_agent_status(bucket: Bucket, slug: str) -> AgentStatus | None:
         return AgentStatus(state="error", since=None, error=f"agent status unreadable: {exc}")
 
 
+def fed_by_agent(stream_url: str | None, agent: AgentStatus | None) -> bool:
+    """Watched: a stream to record, or an agent recording it (not one that stopped: its stream went)."""
+    return bool(stream_url) or (agent is not None and agent.state != "stopped")
+
+
 def went_offline(now: datetime, grace: timedelta, last_end: datetime | None, agent: AgentStatus | None,
                  created_at: datetime) -> datetime | None:
     """Pure: when the video stopped, if the camera counts as offline now; else None.
@@ -145,7 +151,7 @@ def health(camera: Camera, last_end: datetime | None, agent: AgentStatus | None,
            grace: timedelta) -> CameraHealth:
     """The camera's state now: the recorded outage, else the rule applied now (the page must not wait
     for the next minute's check to say a camera is offline)."""
-    if not camera.stream_url and agent is None:
+    if not fed_by_agent(camera.stream_url, agent):
         return CameraHealth(False, None, None)
     if camera.offline_since is not None and not (last_end and last_end > camera.offline_since):
         return CameraHealth(True, camera.offline_since, agent)
@@ -232,7 +238,7 @@ def check(event: Any = None, context: Any = None) -> dict:
     done: set[str] = set()  # outbox keys this run already tried to deliver
     for camera_id, slug, stream_url, created_at, offline_since in cameras:
         agent = read_agent_status(svc.bucket, slug)
-        if not stream_url and agent is None:
+        if not fed_by_agent(stream_url, agent):
             if offline_since is not None:  # no longer fed by an agent: nothing left to watch
                 with svc.session() as s:
                     s.execute(update(Camera).where(Camera.id == camera_id)

@@ -268,7 +268,7 @@ def test_update_restarts_only_the_cameras_that_changed(camera: RtspCamera, bucke
         # the sub-stream connects, as at any start).
         wait_until(lambda: any(len(describe(bucket.root / k)["tracks"]) == 2
                                for k in segment_keys(bucket.root, "garage")), 20)
-        assert wait_for_state(bucket.root, "yard", "error", 5)["error"] == REMOVED
+        assert wait_for_state(bucket.root, "yard", "stopped", 5)["error"] == REMOVED
     finally:
         agent.stop()
     # Nothing recorded after it was removed (the segment it was writing is closed and uploaded, as at a stop).

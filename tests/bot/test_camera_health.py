@@ -197,6 +197,20 @@ def test_a_camera_no_longer_fed_by_an_agent_is_no_longer_watched(services, peopl
     assert len(outbox(services)) == 1  # the offline text; no "back online" for a camera nobody watches
 
 
+def test_a_camera_taken_off_recording_is_not_reported_offline(services, people, admins, now) -> None:
+    """Its stream removed on the admin page, ``corb serve``'s agent stops it and says so (``stopped``): the
+    agent status object stays in the bucket, but nobody is texted that the camera went offline."""
+    stream(services, "lobby")
+    segment(services, "lobby", now - timedelta(minutes=10))
+    stream(services, "lobby", None)
+    agent(services, "lobby", "stopped", now - timedelta(minutes=10),
+          "recording stopped: the camera no longer has a stream to read")
+    assert check({}, None)["watched"] == 0 and outbox(services) == []
+    agent(services, "lobby", "error", now - timedelta(minutes=10), "connection refused")
+    assert check({}, None)["watched"] == 1  # an agent still trying to record it: watched
+    assert len(texts(services, ADMIN)) == 1  # the offline text
+
+
 def test_concurrent_checks_text_once(services, people, now) -> None:
     stream(services, "lobby")
     segment(services, "lobby", now - timedelta(minutes=10))
