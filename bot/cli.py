@@ -16,8 +16,20 @@ COMMAND_MODULES: list[str] = [
 ]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "terminal_width": 120,
-                                "max_content_width": 120})
+class _Main(click.Group):
+    """``corb``: a setting Corb cannot use is one clear line (and exit status 1), not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        from cloud.config import ConfigError
+
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            raise click.ClickException(f"configuration: {exc}") from None
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"], "terminal_width": 120,
+                                          "max_content_width": 120})
 def main() -> None:
     """Corb: SMS chat-ops for a building with cameras."""
 

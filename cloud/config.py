@@ -32,7 +32,8 @@ class Config:
     alert_cooldown_s: int = 600
     retention_days: int = 30
     camera_grace_s: int = 120  # silence after which a camera is offline and admins are texted
-    segment_days: int = 1  # raw camera segments where nothing was detected (cameras/: S3 lifecycle)
+    segment_days: int = 1  # segments where nobody was detected (quiet/, cameras/: S3 lifecycle)
+    segment_streams: str = "sub"  # of those: "sub", the sub-stream alone (quiet/); "all", the whole segment
     footage_days: int = 7  # raw segments where people were detected (copied to footage/)
     extra: Mapping[str, str] = field(default_factory=dict)
 
@@ -68,11 +69,33 @@ def _secret(data_dir: Path, name: str, env_value: str | None) -> str:
     return value
 
 
+class ConfigError(ValueError):
+    """A setting with a value Corb cannot use; the message names the variable and what it must be."""
+
+
+def _one_of(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    """The setting's value (the first choice when unset), or a clear error naming the choices."""
+    value = env.get(name) or choices[0]
+    if value not in choices:
+        raise ConfigError(f"{name}={value!r}: it must be one of {', '.join(choices)}")
+    return value
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    value = env.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"{name}={value!r}: it must be a whole number") from None
+
+
 def load_config(env: Mapping[str, str] | None = None) -> Config:
     env = os.environ if env is None else env
     data_dir = Path(env.get("CORB_DATA_DIR", "./var")).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    port = int(env.get("CORB_PORT", "8000"))
+    port = _int(env, "CORB_PORT", 8000)
     return Config(
         data_dir=data_dir,
         database_url=env.get("DATABASE_URL") or f"sqlite:///{data_dir / 'corb.db'}",
@@ -87,11 +110,12 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         secret_key=_secret(data_dir, "secret_key", env.get("CORB_SECRET_KEY")),
         aws_endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
         aws_region=env.get("AWS_REGION", env.get("AWS_DEFAULT_REGION", "us-east-1")),
-        media_url_ttl=int(env.get("CORB_MEDIA_TTL", "3600")),
-        alert_cooldown_s=int(env.get("CORB_ALERT_COOLDOWN", "600")),
-        retention_days=int(env.get("CORB_RETENTION_DAYS", "30")),
-        camera_grace_s=int(env.get("CORB_CAMERA_GRACE", "120")),
-        segment_days=int(env.get("CORB_SEGMENT_DAYS", "1")),
-        footage_days=int(env.get("CORB_FOOTAGE_DAYS", "7")),
+        media_url_ttl=_int(env, "CORB_MEDIA_TTL", 3600),
+        alert_cooldown_s=_int(env, "CORB_ALERT_COOLDOWN", 600),
+        retention_days=_int(env, "CORB_RETENTION_DAYS", 30),
+        camera_grace_s=_int(env, "CORB_CAMERA_GRACE", 120),
+        segment_days=_int(env, "CORB_SEGMENT_DAYS", 1),
+        segment_streams=_one_of(env, "CORB_SEGMENT_STREAMS", ("sub", "all")),
+        footage_days=_int(env, "CORB_FOOTAGE_DAYS", 7),
         extra={k: v for k, v in env.items() if k.startswith("CORB_")},
     )

@@ -37,6 +37,18 @@ def test_help_lists_every_local_command() -> None:
         assert CliRunner().invoke(main, [*sub, "--help"]).exit_code == 0, sub
 
 
+@pytest.mark.parametrize(("name", "value", "says"), [
+    ("CORB_SEGMENT_STREAMS", "main", "CORB_SEGMENT_STREAMS='main': it must be one of sub, all"),
+    ("CORB_PORT", "eighty", "CORB_PORT='eighty': it must be a whole number"),
+    ("CORB_SEGMENT_DAYS", "1.5", "CORB_SEGMENT_DAYS='1.5': it must be a whole number")])
+def test_a_setting_corb_cannot_use_is_one_clear_line(tmp_path: Path, name: str, value: str,
+                                                      says: str) -> None:
+    env = {"CORB_DATA_DIR": str(tmp_path), name: value}
+    result = CliRunner(env=env).invoke(main, ["cameras", "list"])
+    assert result.exit_code == 1 and result.exception is not None
+    assert result.output == f"Error: configuration: {says}\n"
+
+
 def test_users_add_refuses_a_number_that_is_not_e164(services: Any) -> None:
     result = CliRunner().invoke(main, ["users", "add", "555-1234", "--name", "Bob"])
     assert result.exit_code == 2
