@@ -69,6 +69,9 @@ def _secret(data_dir: Path, name: str, env_value: str | None) -> str:
     return value
 
 
+SEGMENT_STREAMS = ("sub", "all")  # CORB_SEGMENT_STREAMS: what is kept of a segment in which nobody was seen
+
+
 class ConfigError(ValueError):
     """A setting with a value Corb cannot use; the message names the variable and what it must be."""
 
@@ -115,7 +118,7 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         retention_days=_int(env, "CORB_RETENTION_DAYS", 30),
         camera_grace_s=_int(env, "CORB_CAMERA_GRACE", 120),
         segment_days=_int(env, "CORB_SEGMENT_DAYS", 1),
-        segment_streams=_one_of(env, "CORB_SEGMENT_STREAMS", ("sub", "all")),
+        segment_streams=_one_of(env, "CORB_SEGMENT_STREAMS", SEGMENT_STREAMS),
         footage_days=_int(env, "CORB_FOOTAGE_DAYS", 7),
         extra={k: v for k, v in env.items() if k.startswith("CORB_")},
     )

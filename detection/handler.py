@@ -39,6 +39,7 @@ from urllib.parse import unquote_plus
 
 from cloud import results
 from cloud.bucket import NoSuchKey
+from cloud.config import SEGMENT_STREAMS
 from cloud.lifecycle import footage_key, quiet_key
 from cloud.sandbox import alive
 
@@ -53,7 +54,6 @@ KIND = "segment_analysed"
 CAMERAS_PREFIX = "cameras/"
 TMP_PREFIX = "corb-segment-"  # + the pid of the process that downloaded it
 MAX_PICTURE_BYTES = 560_000  # the picture's share of an MMS (600 KB): the result inside takes the rest
-SEGMENT_STREAMS = ("sub", "all")  # CORB_SEGMENT_STREAMS: what is kept of a segment in which nobody was seen
 
 
 def remove_stale_downloads(tmp_dir: str | None = None) -> int:
