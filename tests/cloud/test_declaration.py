@@ -38,7 +38,7 @@ def test_real_declaration_loads_dev_and_its_companion_stages() -> None:
     assert d.app_functions == ("bot.wsgi.app",)
     # The detection Lambda's own settings reach the runtime (timeout, memory); others get dev's.
     assert d.settings("detection.handler.handle").timeout_s == 300
-    assert d.settings("detection.handler.handle").memory_mb == 2048
+    assert d.settings("detection.handler.handle").memory_mb == 1024  # what bench/cost.py prices
     assert d.settings("bot.handlers.status.handle").timeout_s == 30
     assert d.async_config("bot.handlers.status.handle") == AsyncConfig(2, "bus", "bus")
 
