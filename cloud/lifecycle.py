@@ -63,18 +63,20 @@ class Retention:
                 SNAPSHOTS: self.retention_days, RESULTS: self.retention_days}
 
 
-def footage_key(segment_key: str) -> str:
-    """Where a segment with people is kept longer: ``cameras/x/y.mkv`` -> ``footage/x/y.mkv``."""
+def _moved(segment_key: str, prefix: str) -> str:
     if not segment_key.startswith(CAMERAS):
         raise ValueError(f"not a segment key: {segment_key!r}")
-    return FOOTAGE + segment_key[len(CAMERAS):]
+    return prefix + segment_key[len(CAMERAS):]
+
+
+def footage_key(segment_key: str) -> str:
+    """Where a segment with people is kept longer: ``cameras/x/y.mkv`` -> ``footage/x/y.mkv``."""
+    return _moved(segment_key, FOOTAGE)
 
 
 def quiet_key(segment_key: str) -> str:
     """Where the sub-stream of a segment without people is kept: ``cameras/x/y.mkv`` -> ``quiet/x/y.mkv``."""
-    if not segment_key.startswith(CAMERAS):
-        raise ValueError(f"not a segment key: {segment_key!r}")
-    return QUIET + segment_key[len(CAMERAS):]
+    return _moved(segment_key, QUIET)
 
 
 def s3_rules(retention: Retention) -> list[dict]:

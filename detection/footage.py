@@ -10,6 +10,7 @@ give the capture time of PTS 0, as for the segment it came from.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from itertools import chain
 from pathlib import Path
 
@@ -53,15 +54,7 @@ def trim(src: Path, dst: Path, first_s: float, last_s: float, *, margin_s: float
         if duration_s is not None and duration_s > 0 and \
                 min(end, duration_s) - max(begin, 0.0) > duration_s * (1 - MIN_SAVING):
             return False
-        with av.open(str(dst), "w", format="matroska") as out:
-            out.metadata.update(container.metadata)
-            streams = {}
-            for stream in container.streams.video:
-                streams[stream.index] = out.add_stream_from_template(stream)
-                streams[stream.index].metadata.update(stream.metadata)
-            for _, _, packet in chain(first, packets):
-                packet.stream = streams[packet.stream.index]
-                out.mux(packet)
+        _write(container, dst, list(container.streams.video), (p for _, _, p in chain(first, packets)))
     return True
 
 
@@ -76,13 +69,21 @@ def sub_only(src: Path, dst: Path) -> bool:
         sub = video_tracks(container)[1]
         if sub is None:
             return False
-        with av.open(str(dst), "w", format="matroska") as out:
-            out.metadata.update(container.metadata)
-            stream = out.add_stream_from_template(sub)
-            stream.metadata.update(sub.metadata)
-            for packet in container.demux(sub):
-                if packet.dts is None and packet.pts is None:
-                    continue  # the demuxer's end-of-stream marker
-                packet.stream = stream
-                out.mux(packet)
+        # a packet with neither timestamp is the demuxer's end-of-stream marker
+        packets = (p for p in container.demux(sub) if p.dts is not None or p.pts is not None)
+        _write(container, dst, [sub], packets)
     return True
+
+
+def _write(container: av.container.InputContainer, dst: Path, tracks: list,
+           packets: Iterable[av.Packet]) -> None:
+    """Stream-copy ``packets`` of ``tracks`` into a new Matroska file, with the file's and tracks' tags."""
+    with av.open(str(dst), "w", format="matroska") as out:
+        out.metadata.update(container.metadata)
+        streams = {}
+        for track in tracks:
+            streams[track.index] = out.add_stream_from_template(track)
+            streams[track.index].metadata.update(track.metadata)
+        for packet in packets:
+            packet.stream = streams[packet.stream.index]
+            out.mux(packet)

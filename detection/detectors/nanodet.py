@@ -286,4 +286,3 @@ class NanoDetLiteRT:
 
 
 __all__ = ["NanoDetLiteRT", "cell_centers", "decode_level", "preprocess", "softmax_expectation"]
-

@@ -21,7 +21,7 @@ from functools import lru_cache
 import numpy as np
 
 
-def resize_model(width: int, height: int, channels: int, out_width: int, out_height: int) -> bytes:
+def linear_resize_model(width: int, height: int, channels: int, out_width: int, out_height: int) -> bytes:
     """The .tflite bytes of the resize from ``width`` x ``height`` to ``out_width`` x ``out_height``."""
     import flatbuffers
     from ai_edge_litert import schema_py_generated as schema
@@ -76,7 +76,7 @@ class _Resizer:
         from ai_edge_litert.interpreter import Interpreter
 
         self.interpreter = Interpreter(
-            model_content=resize_model(width, height, channels, out_width, out_height), num_threads=1)
+            model_content=linear_resize_model(width, height, channels, out_width, out_height), num_threads=1)
         self.interpreter.allocate_tensors()
         self.source = self.interpreter.get_input_details()[0]["index"]
         self.result = self.interpreter.get_output_details()[0]["index"]
