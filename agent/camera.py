@@ -14,17 +14,21 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
 
 import av
 import av.error
 import numpy as np
 
-from agent.segmenter import SMALL_SIZE, SegmentPolicy
+from agent.segmenter import SegmentPolicy, small_copy
 from agent.settings import AgentSettings, CameraSource
 from agent.source import StreamError, StreamReader, TimedPacket
-from agent.spool import Spool
+from agent.spool import PART, Spool
 from agent.status import StatusBoard
 from agent.writer import SegmentStats, SegmentWriter, segment_key
+from cloud.lifecycle import quiet_key
+from detection.footage import sub_only
 
 log = logging.getLogger("corb.agent")
 SUB_QUEUE = 2000  # sub-stream packets waiting for the main stream (over a minute at 25 fps)
@@ -55,8 +59,7 @@ class Thumbnailer:
             return None
         if not frames:
             return None
-        w, h = SMALL_SIZE
-        return frames[-1].reformat(width=w, height=h, format="gray").to_ndarray()
+        return small_copy(frames[-1].to_ndarray(format="gray"))
 
 
 class SubStream:
@@ -208,7 +211,7 @@ class Camera:
                         writer.add_sub(sp)
                 if cut:
                     if writer is not None:
-                        self._finish(writer, first_of_connection=not made)
+                        self._finish(writer, first_of_connection=not made, still=policy.closed_still)
                         made = True
                     preroll = self._sub_gop if sub_template is not None else []
                     # The part file is named by the keyframe; the key may be earlier, by the pre-roll.
@@ -228,7 +231,7 @@ class Camera:
                 made = True
         return made
 
-    def _finish(self, writer: SegmentWriter, first_of_connection: bool) -> None:
+    def _finish(self, writer: SegmentWriter, first_of_connection: bool, still: bool = False) -> None:
         try:
             stats = writer.close()
         except (av.error.FFmpegError, OSError) as exc:
@@ -238,13 +241,31 @@ class Camera:
         if stats.frames == 0:
             writer.path.unlink(missing_ok=True)
             return
-        self.spool.commit(writer.path, stats.key)
+        path, key = (self._quiet(writer.path, stats.key) if still else None) or (writer.path, stats.key)
+        stats = replace(stats, key=key, size=path.stat().st_size)
+        self.spool.commit(path, key)
         self.segments.append(stats)
-        self.board.segment(stats.key, stats.start)
+        self.board.segment(stats.key, stats.start, stats.end)
         if first_of_connection:  # now the bitrate and the measured frame rate are known
             self.board.set_state("online", None, time.time(), width=stats.width, height=stats.height,
                                  fps=stats.fps, bitrate_bps=stats.bitrate_bps)
         log.info("camera %s: segment %s (%.1f s, %d frames, %d bytes)", self.slug, stats.key,
                  stats.duration_s, stats.frames, stats.size)
         self.on_segment(stats)
+
+    def _quiet(self, part: Path, key: str) -> tuple[Path, str] | None:
+        """A still segment's upload: its sub-stream alone (what detection keeps of a segment without
+        people), or the whole segment when it has none, under ``quiet/``; None (analyse it after all) when
+        the sub-stream cannot be taken out."""
+        sub = part.with_name(part.name.removesuffix(PART) + ".sub" + PART)
+        try:
+            if sub_only(part, sub):
+                part.unlink()
+                part = sub
+        except (OSError, ValueError) as exc:  # av.error.FFmpegError is both
+            log.warning("camera %s: could not take the sub-stream of %s (%s): it will be analysed", self.slug,
+                        key, exc)
+            sub.unlink(missing_ok=True)
+            return None
+        return part, quiet_key(key)
 

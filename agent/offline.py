@@ -1,7 +1,7 @@
 """Cut a recorded feed into the segments the camera agent would write, offline: the benches' camera.
 
 The live agent and this splitter share :class:`agent.segmenter.SegmentPolicy`: each keyframe of the main
-stream is decoded alone, shrunk to a small grey copy (``SMALL_SIZE``) and the policy says whether a new
+stream is decoded alone, shrunk to a small grey copy (``small_copy``) and the policy says whether a new
 segment starts there. Packets are stream-copied (never re-encoded) into Matroska files per the segment
 layout (``docs/segments.md``): track 0 ``main``, track 1 ``sub`` when a sub-stream is given, the sub-stream
 starting at its last keyframe at or before the cut (its GOP pre-roll), PTS 0 at the file's first packet,
@@ -21,7 +21,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from agent.segmenter import SMALL_SIZE, SegmentPolicy
+from agent.segmenter import SegmentPolicy, small_copy
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,7 @@ class Segment:
     start: datetime  # UTC capture time of the file's PTS 0
     start_s: float  # the same, in seconds of the feed
     end_s: float  # the main track's end in the feed (the next cut)
+    still: bool = False  # the policy's ``closed_still``: the agent would put it under quiet/, unanalysed
 
 
 def segment_name(start: datetime) -> str:
@@ -39,9 +40,8 @@ def segment_name(start: datetime) -> str:
 
 
 def keyframe_small(frame: av.VideoFrame) -> np.ndarray:
-    """The policy's view of a keyframe: ``SMALL_SIZE`` grey levels."""
-    return frame.reformat(width=SMALL_SIZE[0], height=SMALL_SIZE[1], format="gray",
-                          interpolation="AREA").to_ndarray()
+    """The policy's view of a keyframe (:func:`agent.segmenter.small_copy`)."""
+    return small_copy(frame.to_ndarray(format="gray"))
 
 
 def _seconds(packet: av.Packet) -> float:
@@ -115,7 +115,8 @@ def split(feed: str | Path, sub_feed: str | Path | None, policy: SegmentPolicy, 
                 small = keyframe_small(frames[0]) if frames else None
                 if policy.on_keyframe(t, small):
                     if writer is not None:
-                        segments.append(Segment(writer.close(), writer.start, writer.start_s, t))
+                        segments.append(Segment(writer.close(), writer.start, writer.start_s, t,
+                                                policy.closed_still))
                     lead = [p for p in preroll if _seconds(p) <= t] if preroll else []
                     first = min([t] + [_seconds(p) for p in lead[:1]])
                     writer = _Writer(out, start + timedelta(seconds=first), first, camera, templates)

@@ -19,29 +19,42 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # numpy only where keyframes are compared: `corb --help` stays light
     import numpy as np
 
-SMALL_SIZE = (96, 54)  # width, height of the keyframe copy compared for change (16:9; other shapes fit)
+# The keyframe copy compared for change, and the test, are the detection function's motion test
+# (``detection.motion``: ``small_gray`` at ``MotionConfig.width``, its thresholds; a test holds them equal),
+# so a segment the agent calls still is one whose GOPs detection would skip too.
+SMALL_WIDTH = 160
+SMALL_SIZE = (SMALL_WIDTH, 90)  # width, height of a 16:9 keyframe's copy (other shapes keep theirs)
+
+
+def small_copy(gray: np.ndarray) -> np.ndarray:
+    """A keyframe's grey levels (any size) as the policy compares them: small and blurred."""
+    from detection.motion import small_gray
+
+    return small_gray(gray, SMALL_WIDTH)
 
 
 @dataclass(frozen=True)
 class SegmentSettings:
     segment_s: float = 60.0  # a segment's length while nothing changes
     quick_s: float = 4.0  # after a change, every keyframe starts a new segment for this long
-    pixel_threshold: int = 24  # grey-level step that counts as changed (noise after downscaling is ~1-3)
-    min_changed_fraction: float = 0.004  # of the small copy's pixels: ~20 px, one person far away
+    pixel_threshold: int = 20  # grey-level step that counts as changed (sensor noise is ~2-5)
+    min_changed_fraction: float = 0.001  # of the small copy's pixels: ~14 px, a walker far away
+    recheck_s: float = 300.0  # a still scene is analysed once in this long (0: every segment is analysed)
+    settle_s: float = 4.0  # a change is an appearance after more than this long without one (a tree that
+    # pauses for a keyframe is not someone new walking in: each false start costs two analysed segments)
 
     def __post_init__(self) -> None:
-        if self.segment_s <= 0 or self.quick_s < 0:
-            raise ValueError("segment_s must be positive and quick_s not negative")
+        if self.segment_s <= 0 or min(self.quick_s, self.recheck_s, self.settle_s) < 0:
+            raise ValueError("segment_s must be positive, quick_s, recheck_s and settle_s not negative")
 
 
 def changed(previous: np.ndarray | None, current: np.ndarray, settings: SegmentSettings) -> bool:
     """True if two small grayscale keyframe copies differ by more than sensor noise."""
-    import numpy as np
+    from detection.motion import changed_fraction
 
     if previous is None or previous.shape != current.shape:
         return False
-    diff = np.abs(previous.astype(np.int16) - current.astype(np.int16)) > settings.pixel_threshold
-    return float(np.count_nonzero(diff)) / diff.size >= settings.min_changed_fraction
+    return changed_fraction(previous, current, settings.pixel_threshold) >= settings.min_changed_fraction
 
 
 class SegmentPolicy:
@@ -53,6 +66,10 @@ class SegmentPolicy:
         self._previous: np.ndarray | None = None
         self._quick_until = float("-inf")
         self._moving = False  # the previous keyframe showed a change
+        self._moved_at = float("-inf")  # the last keyframe that showed one
+        self._still = False  # every keyframe of the current segment so far matched the one before
+        self._analysed_at = float("-inf")  # when the last segment sent for analysis ended
+        self.closed_still = False  # the segment the last cut ended was still and may skip analysis
 
     @property
     def quick(self) -> bool:
@@ -63,11 +80,16 @@ class SegmentPolicy:
         """``small``: the keyframe's small grayscale copy (None when it could not be decoded); ``force``:
         the caller must cut here (the count towards ``segment_s`` restarts)."""
         s = self.settings
-        moved = small is not None and changed(self._previous, small, s)
+        compared = small is not None and self._previous is not None and self._previous.shape == small.shape
+        moved = compared and changed(self._previous, small, s)
         if small is not None:
             self._previous = small
-        started = moved and not self._moving  # change after stillness: an appearance, cut at once
+        in_quick = t < self._quick_until  # a segment ending here was cut short for an appearance
+        # change after stillness: an appearance, cut at once
+        started = moved and not self._moving and t - self._moved_at > s.settle_s
         self._moving = moved
+        if moved:
+            self._moved_at = t
         if started:
             self._quick_until = t + s.quick_s
         if self._start is None:
@@ -76,6 +98,15 @@ class SegmentPolicy:
             cut = False
         else:
             cut = force or started or t < self._quick_until or t - self._start >= s.segment_s - 1e-6
+        still = self._still and compared and not moved  # this keyframe ends the current segment's frames
         if cut:
+            first = self._start is None
+            self.closed_still = (not first and still and not in_quick and s.recheck_s > 0
+                                 and t - self._analysed_at < s.recheck_s)
+            if not first and not self.closed_still:
+                self._analysed_at = t
             self._start = t
+            self._still = not first  # the first segment of a connection is always analysed
+        else:
+            self._still = still
         return cut

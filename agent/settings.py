@@ -4,7 +4,7 @@ the building that has no database.
 Config file (JSON, or TOML with ``[[cameras]]`` tables); every key but ``cameras`` is optional and
 overrides the environment::
 
-    {"segment_s": 60, "quick_s": 20, "spool": "/var/lib/corb/spool", "spool_mb": 2048,
+    {"segment_s": 60, "quick_s": 4, "recheck_s": 300, "spool": "/var/lib/corb/spool", "spool_mb": 2048,
      "cameras": [{"slug": "lobby", "stream": "rtsp://user:pass@10.0.0.5/main",
                   "substream": "rtsp://user:pass@10.0.0.5/sub"}]}
 """
@@ -29,6 +29,7 @@ SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "file://")
 ENV = {
     "CORB_SEGMENT_SECONDS": ("segment_s", float),
     "CORB_QUICK_SECONDS": ("quick_s", float),
+    "CORB_RECHECK_SECONDS": ("recheck_s", float),
     "CORB_AGENT_SPOOL": ("spool", str),
     "CORB_AGENT_SPOOL_MB": ("spool_mb", float),
     "CORB_AGENT_STALL_SECONDS": ("stall_s", float),
@@ -68,11 +69,9 @@ class AgentSettings:
         """These settings with ``values`` (config-file / environment names) applied, checked."""
         try:
             seg = self.segment
-            if "segment_s" in values or "quick_s" in values:
-                seg = SegmentSettings(segment_s=float(values.get("segment_s", seg.segment_s)),
-                                      quick_s=float(values.get("quick_s", seg.quick_s)),
-                                      pixel_threshold=seg.pixel_threshold,
-                                      min_changed_fraction=seg.min_changed_fraction)
+            timing = {k: float(values[k]) for k in ("segment_s", "quick_s", "recheck_s") if k in values}
+            if timing:
+                seg = replace(seg, **timing)
             out = replace(self, segment=seg)
             if "spool" in values:
                 out = replace(out, spool=Path(str(values["spool"])))

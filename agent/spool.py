@@ -34,7 +34,7 @@ class Spool:
         self.dropped: list[str] = []
 
     def path_for(self, key: str) -> Path:
-        if not key.startswith("cameras/") or ".." in key.split("/"):
+        if not key.startswith(("cameras/", "quiet/")) or ".." in key.split("/"):
             raise ValueError(f"not a segment key: {key!r}")
         return self.root / key
 
@@ -55,6 +55,7 @@ class Spool:
     def commit(self, part: Path, key: str) -> Path:
         """Make a closed ``.part`` file a complete segment: fsync, rename, fsync the folder; then the cap."""
         final = self.path_for(key)
+        final.parent.mkdir(parents=True, exist_ok=True)
         with part.open("rb") as fh:
             os.fsync(fh.fileno())
         os.replace(part, final)
@@ -63,9 +64,11 @@ class Spool:
         return final
 
     def pending(self) -> list[str]:
-        """Complete segments waiting, oldest capture first (the key's time, then camera)."""
+        """Complete segments waiting, oldest capture first (the key's time, then camera); a still segment
+        waits under its ``quiet/`` key."""
         with self._lock:
-            keys = [p.relative_to(self.root).as_posix() for p in self.root.glob("cameras/*/*.mkv")]
+            keys = [p.relative_to(self.root).as_posix()
+                    for pattern in ("cameras/*/*.mkv", "quiet/*/*.mkv") for p in self.root.glob(pattern)]
         return sorted(keys, key=lambda k: (k.rsplit("/", 1)[-1], k))
 
     def done(self, key: str) -> None:

@@ -1,7 +1,9 @@
 """The small status object the agent keeps per camera in the bucket: ``cameras/<slug>/agent.json``.
 
 Written when the camera's state changes (and once more when a connection's first segment is complete, so
-that its bitrate is known); the admin Cameras page and the offline SMS read it. Errors are redacted.
+that its bitrate is known), and after each still segment is uploaded: a still segment goes to ``quiet/``
+unanalysed, so no detection result says that video arrived, and ``video_until`` does (camera health counts
+it). The admin Cameras page and the offline SMS read it. Errors are redacted.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class CameraStatus:
     height: int | None = None
     fps: float | None = None
     bitrate_bps: int | None = None
+    video_until: str | None = None  # capture time up to which this camera's video is in the bucket
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), indent=1).encode() + b"\n"
@@ -48,6 +51,7 @@ class StatusBoard:
         self._lock = threading.Lock()
         self.status = CameraStatus("connecting", None, iso_time(now), iso_time(now))
         self.version = 1  # the uploader writes the latest version it has not written yet
+        self._ends: dict[str, float] = {}  # segments recorded, not yet uploaded: key -> capture end
 
     def set_state(self, state: str, error: str | None, now: float, **fmt: object) -> bool:
         """Enter ``state``; True (and a new version) if the state or error changed or ``fmt`` is new."""
@@ -66,10 +70,24 @@ class StatusBoard:
             self.version += 1
             return True
 
-    def segment(self, key: str, at: float) -> None:
-        """Remember the latest segment (written with the next state change)."""
+    def segment(self, key: str, at: float, end: float) -> None:
+        """Remember the latest segment (written with the next state change) and when it ends."""
         with self._lock:
             self.status.last_segment_key, self.status.last_segment_at = key, iso_time(at)
+            self._ends[key] = end
+
+    def uploaded(self, key: str) -> bool:
+        """``key`` is in the bucket: its video counts from now on. True (a new version, written next) for
+        a still segment under ``quiet/``, whose arrival nothing else tells the cloud."""
+        with self._lock:
+            end = self._ends.pop(key, None)
+            if end is None:
+                return False
+            self.status.video_until = iso_time(end)
+            if not key.startswith("quiet/"):
+                return False
+            self.version += 1
+            return True
 
     def snapshot(self) -> tuple[int, bytes]:
         with self._lock:

@@ -46,6 +46,9 @@ class Uploader:
         if info.etag and "-" not in info.etag and info.etag != hashlib.md5(data).hexdigest():
             raise OSError(f"{key}: the bucket stored different bytes (eTag {info.etag})")
         self.spool.done(key)
+        for board in self.boards:
+            if key.split("/", 2)[1] == board.slug:
+                board.uploaded(key)
         self.uploaded.append(key)
         log.info("uploaded %s (%d bytes)", key, len(data))
         if self.on_uploaded:

@@ -8,10 +8,15 @@ Usage::
    10% motion without people (``tree.avi``, a swaying tree, from Debian's ``opencv-doc`` package, fetched
    here with ``apt-get download``; and a lighting change: the empty scene dimming and coming back), 80%
    static (the empty scene, sensor noise only). Encoded as a 1080p 15 fps H.264 main stream (4 Mbit/s, a
-   keyframe every 2 s, no B-frames) plus a 640x360 sub-stream (``scripts/camera_feed.py``).
+   keyframe every 2 s, no B-frames) plus a 640x360 sub-stream (``scripts/camera_feed.py``). The blocks
+   are led in by the end of a block and followed by the start of one, and only what lies between is
+   billed: the steady state of a camera streaming all month, without the cuts of a recording's first and
+   last moments.
 2. **The segments the camera agent would write**: ``agent.offline.split`` with the agent's own policy
    (``agent.segmenter.SegmentSettings()`` defaults), stream copy, main + sub tracks, named per the layout.
-3. **The real detection function** (``detection.handler.handle_records``) on each segment, uploaded to a
+   A still one (the policy's ``closed_still``) goes where the agent puts it: its sub-stream under ``quiet/``,
+   one PUT plus the agent's status object, nothing invoked.
+3. **The real detection function** (``detection.handler.handle_records``) on each other segment, uploaded to a
    real folder bucket, in this process: CPU seconds (user + sys, ``resource.getrusage``, every thread),
    wall seconds, objects written and read, bytes.
 4. **The check that the work was still done**: every appearance of people is found and alerted (the alerts
@@ -83,6 +88,8 @@ class Measured:
     quiet_segments: int = 0  # segments without people whose sub-stream alone was kept under quiet/
     quiet_source_bytes: int = 0  # ... their size as uploaded
     quiet_bytes: int = 0  # ... and what was kept
+    still_segments: int = 0  # still segments: the agent put their sub-stream under quiet/, unanalysed
+    still_bytes: int = 0  # ... what it put there
     cpu_s: float = 0.0
     wall_s: float = 0.0
     puts: int = 0
@@ -156,11 +163,19 @@ def light_clip(work: Path) -> Path:
     return out
 
 
-def make_day(work: Path, minutes: int) -> tuple[Path, Path, list[tuple[str, float, float]]]:
+Spans = list[tuple[str, float, float]]
+
+
+def make_day(work: Path, minutes: int) -> tuple[Path, Path, Spans, tuple[float, float]]:
+    """The feed, its sub-stream, its scenes (kind, start, end) and the window billed. The blocks are led in
+    by the end of a block and followed by the start of one, as in a camera streaming all month: the
+    window's first and last segments are cut as they would be there, not where the recording starts (the
+    first segment of a connection is always analysed) and ends (cut short)."""
     from scripts.camera_feed import make_feed
 
-    scenes = BLOCK * max(1, minutes // 10)
-    feed = work / "day.mkv"
+    blocks = max(1, minutes // 10)
+    scenes = BLOCK[-1:] + BLOCK * blocks + BLOCK[:1]
+    feed = work / f"day-{blocks}.mkv"
     sources = {"tree": tree_clip(work), "light": light_clip(work)}
     if not (feed.exists() and feed.with_suffix(".sub.mkv").exists()):
         make_feed(feed, [(k, float(s)) for k, s in scenes], size="1920x1080", fps=15.0, gop=30,
@@ -169,7 +184,8 @@ def make_day(work: Path, minutes: int) -> tuple[Path, Path, list[tuple[str, floa
     for kind, seconds in scenes:
         spans.append((kind, t, t + seconds))
         t += seconds
-    return feed, feed.with_suffix(".sub.mkv"), spans
+    lead = float(BLOCK[-1][1])
+    return feed, feed.with_suffix(".sub.mkv"), spans, (lead, lead + blocks * sum(s for _, s in BLOCK))
 
 
 def record(key: str, etag: str, size: int, bucket: str) -> dict:
@@ -188,10 +204,11 @@ def run_day(work: Path, minutes: int) -> tuple[Measured, list[dict], list[tuple[
     from agent.offline import split
     from agent.segmenter import SegmentPolicy
     from cloud.bucket import FolderBucket
-    from detection.handler import handle_records
-    from detection.pipeline import default_detector
+    from cloud.lifecycle import quiet_key
+    from detection.footage import sub_only
+    from detection.handler import function_detector, handle_records
 
-    feed, sub, spans = make_day(work, minutes)
+    feed, sub, spans, (begin, end) = make_day(work, minutes)
     seg_dir = work / "segments"
     shutil.rmtree(seg_dir, ignore_errors=True)
     day0 = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
@@ -199,16 +216,36 @@ def run_day(work: Path, minutes: int) -> tuple[Measured, list[dict], list[tuple[
     bucket_dir = work / "bucket"
     shutil.rmtree(bucket_dir, ignore_errors=True)
     bucket = CountingBucket(FolderBucket(bucket_dir, name="bench"))
-    default_detector()  # loaded once per warm Lambda: not charged to any segment
-    m = Measured(video_s=spans[-1][2])
+    function_detector()  # loaded once per warm Lambda: not charged to any segment
+    m = Measured(video_s=end - begin)
     results = []
     for seg in segments:
         key = f"cameras/lobby/{seg.path.name}"
+        billed = begin < seg.end_s <= end + 1e-3  # lead-in and tail: analysed (alerts need them), not billed
+        if seg.still:  # what the agent does (agent.camera.Camera._quiet): nothing is invoked
+            part = seg.path.with_name(seg.path.stem + ".sub.mkv")
+            if not sub_only(seg.path, part):
+                part = seg.path
+            results.append({"key": quiet_key(key), "start_s": seg.start_s, "end_s": seg.end_s,
+                            "bytes": part.stat().st_size, "still": True, "billed": billed})
+            if not billed:
+                continue
+            m.still_segments += 1
+            m.still_bytes += bucket.inner.upload(part, quiet_key(key)).size  # + the status PUT: in bill
+            continue
         info = bucket.inner.upload(seg.path, key)  # the agent's PUT, counted below
         c0, w0, p0, g0, b0 = _cpu(), time.perf_counter(), bucket.puts, bucket.gets, bucket.written
         payload = handle_records([record(key, info.etag, info.size, bucket.name)], bucket,
                                  keep_segments=True, segment_streams="sub")
         cpu, wall = _cpu() - c0, time.perf_counter() - w0
+        results.append({"key": key, "start_s": seg.start_s, "end_s": seg.end_s, "bytes": info.size,
+                        "cpu_s": round(cpu, 3), "wall_s": round(wall, 3), "peak": payload.get("peak", 0),
+                        "counts": payload.get("counts", []), "frames_decoded": payload.get("frames_decoded"),
+                        "frames_detected": payload.get("frames_detected"),
+                        "footage_bytes": payload.get("footage_bytes"),
+                        "quiet_bytes": payload.get("quiet_bytes"), "billed": billed})
+        if not billed:
+            continue
         m.segments += 1
         m.segment_bytes += info.size
         m.cpu_s += cpu
@@ -225,12 +262,6 @@ def run_day(work: Path, minutes: int) -> tuple[Measured, list[dict], list[tuple[
             m.quiet_segments += 1
             m.quiet_source_bytes += info.size
             m.quiet_bytes += int(payload["quiet_bytes"])
-        results.append({"key": key, "start_s": seg.start_s, "end_s": seg.end_s, "bytes": info.size,
-                        "cpu_s": round(cpu, 3), "wall_s": round(wall, 3), "peak": payload.get("peak", 0),
-                        "counts": payload.get("counts", []), "frames_decoded": payload.get("frames_decoded"),
-                        "frames_detected": payload.get("frames_detected"),
-                        "footage_bytes": payload.get("footage_bytes"),
-                        "quiet_bytes": payload.get("quiet_bytes")})
     m.per_segment = results
     return m, results, spans
 
@@ -268,6 +299,8 @@ def check(results: list[dict], spans: list[tuple[str, float, float]]) -> dict:
     alerts = []
     previous_last: int | None = None
     for r in results:
+        if r.get("still"):  # not analysed: the alerts handler never hears of it
+            continue
         if people_appeared(int(r["peak"]), previous_last):
             alerts.append(r)
         previous_last = int(r["counts"][-1]) if r["counts"] else None
@@ -290,6 +323,7 @@ def bill(m: Measured, *, segment_days: float, footage_days: float, retention_day
     """(item, arithmetic, dollars) per camera-month. ``streams``: ``CORB_SEGMENT_STREAMS``."""
     k = MONTH_S / m.video_s  # compressed day -> month
     seg_n = m.segments * k
+    still_n = m.still_segments * k  # the agent's PUT and its status object's, nothing invoked
     cpu = m.cpu_s * k
     quiet = segment_days > 0 and streams == "sub"  # else no sub-stream copies: their PUTs and bytes go
     quiet_written = m.quiet_bytes if quiet else 0
@@ -308,14 +342,19 @@ def bill(m: Measured, *, segment_days: float, footage_days: float, retention_day
                  - (m.quiet_source_bytes - m.quiet_bytes if quiet else 0)) * k
     people_bytes = m.footage_bytes * k
     raw_days = segment_days + LIFECYCLE_ROUNDING_DAYS if segment_days > 0 else 0.0
+    still_bytes = m.still_bytes * k
+    still_days = max(1, segment_days) + LIFECYCLE_ROUNDING_DAYS  # quiet/'s rule: at least a day
     stored = (raw_bytes / MONTH_S * day * raw_days
+              + still_bytes / MONTH_S * day * still_days
               + people_bytes / MONTH_S * day * (footage_days + LIFECYCLE_ROUNDING_DAYS)
               + m.written_bytes * k / MONTH_S * day * (retention_days + LIFECYCLE_ROUNDING_DAYS))
-    puts = seg_n + detection_puts * k
+    puts = seg_n + 2 * still_n + detection_puts * k
     gets = m.gets * k
     events = 2 * seg_n
     rows = [
-        ("segments", f"{m.segments} in {m.video_s / 60:.0f} min of video -> x{k:,.0f} = {seg_n:,.0f} a month",
+        ("segments", f"{m.segments} analysed + {m.still_segments} still (the agent puts them under quiet/, "
+         f"unanalysed) in {m.video_s / 60:.0f} min of video -> x{k:,.0f} = {seg_n:,.0f} + {still_n:,.0f}"
+         " a month",
          0.0),
         (f"detection Lambda ({arch}, {memory_mb} MB)",
          f"{m.cpu_s / m.video_s * 60:.3f} CPU-s per video minute measured -> {cpu:,.0f} CPU-s"
@@ -330,6 +369,8 @@ def bill(m: Measured, *, segment_days: float, footage_days: float, retention_day
         ("S3 storage",
          f"{'sub-stream of' if quiet else 'raw'} video without people "
          f"{raw_bytes / MONTH_S * day * gb_month:.1f} GB/day x {raw_days:g} d"
+         f" + still segments' sub-stream {still_bytes / MONTH_S * day * gb_month:.1f} GB/day"
+         f" x {still_days:g} d"
          f" + footage, the part with people "
          f"{people_bytes / MONTH_S * day * gb_month:.1f} GB/day x "
          f"{footage_days + LIFECYCLE_ROUNDING_DAYS:g} d"
@@ -337,7 +378,7 @@ def bill(m: Measured, *, segment_days: float, footage_days: float, retention_day
          f"{retention_days + LIFECYCLE_ROUNDING_DAYS:g} d = {stored * gb_month:.1f} GB x $0.023",
          stored * gb_month * PRICE["s3_gb_month"]),
         ("S3 requests", f"PUT/COPY {puts:,.0f} ({seg_n:,.0f} segments + {detection_puts * k:,.0f} by "
-         f"detection) x "
+         f"detection + 2 x {still_n:,.0f} still segments and the agent's status after each) x "
          f"$0.005/1,000; GET/HEAD {gets:,.0f} x $0.0004/1,000",
          puts * PRICE["s3_put"] + gets * PRICE["s3_get"]),
         ("CloudWatch Logs", f"{2 * seg_n:,.0f} invocations x 1 KB x $0.50/GB",
@@ -388,21 +429,21 @@ def main() -> int:
     t0 = time.perf_counter()
     m, results, spans = run_day(work, args.minutes)
     verdict = check(results, spans)
-    ingest = minutes_as_ingested(work, work / "day.mkv")
+    ingest = minutes_as_ingested(work, work / f"day-{max(1, args.minutes // 10)}.mkv")
     bills = {arch: bill(m, segment_days=segment_days, footage_days=footage_days,
                         retention_days=retention_days, arch=arch, memory_mb=args.memory,
                         streams=args.segment_streams)
              for arch in ("x86", "arm64")}
     scenarios = []  # the same measurements under other retention settings: what each setting costs
-    for seg_d, streams, foot_d in ((1, "sub", 7), (1, "all", 7), (1, "sub", 3), (0, "-", 7), (0, "-", 3),
-                                   (0, "-", 1)):
+    for seg_d, streams, foot_d in ((1, "sub", 3), (1, "sub", 7), (1, "all", 3), (0, "-", 3), (0, "-", 1)):
         totals = [sum(r[2] for r in bill(m, segment_days=seg_d, footage_days=foot_d,
                                          retention_days=retention_days, arch=a, memory_mb=args.memory,
                                          streams=streams))
                   for a in ("x86", "arm64")]
         scenarios.append(f"| {seg_d} | {streams} | {foot_d} | ${totals[0]:.2f} | ${totals[1]:.2f} |")
     summary = {
-        "video_s": m.video_s, "segments": m.segments, "people_segments": m.people_segments,
+        "video_s": m.video_s, "segments": m.segments, "still_segments": m.still_segments,
+        "people_segments": m.people_segments,
         "segment_mb": round(m.segment_bytes / 1e6, 1), "cpu_s": round(m.cpu_s, 2),
         "wall_s": round(m.wall_s, 2), "cpu_s_per_video_min": round(m.cpu_s / m.video_s * 60, 3),
         "max_segment_cpu_s": round(m.max_segment_cpu_s, 2),
@@ -418,7 +459,9 @@ def main() -> int:
     # wheels of PyAV, LiteRT, OpenCV and numpy exist for aarch64; this machine is x86).
     cheaper, other = "x86", "arm64"
     text = (f"Measured by `python bench/cost.py --minutes {args.minutes}` on {datetime.now(UTC):%Y-%m-%d}: "
-            f"{m.video_s / 60:.0f} min of video, {m.segments} segments ({m.people_segments} with people), "
+            f"{m.video_s / 60:.0f} min of video, {m.segments + m.still_segments} segments: "
+            f"{m.segments} analysed ({m.people_segments} with people), {m.still_segments} still (not "
+            "analysed), "
             f"{m.cpu_s:.1f} CPU-s for the detection function ({summary['cpu_s_per_video_min']} per video "
             f"minute); {verdict['alerted']}/{verdict['appearances']} appearances alerted, "
             f"{verdict['false_alerts']} false alerts. Settings: raw segments kept "

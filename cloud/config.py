@@ -34,7 +34,7 @@ class Config:
     camera_grace_s: int = 120  # silence after which a camera is offline and admins are texted
     segment_days: int = 1  # segments where nobody was detected (quiet/, cameras/: S3 lifecycle)
     segment_streams: str = "sub"  # of those: "sub", the sub-stream alone (quiet/); "all", the whole segment
-    footage_days: int = 7  # raw segments where people were detected (copied to footage/)
+    footage_days: int = 3  # raw segments where people were detected (moved to footage/): a long weekend
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -119,6 +119,6 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         camera_grace_s=_int(env, "CORB_CAMERA_GRACE", 120),
         segment_days=_int(env, "CORB_SEGMENT_DAYS", 1),
         segment_streams=_one_of(env, "CORB_SEGMENT_STREAMS", SEGMENT_STREAMS),
-        footage_days=_int(env, "CORB_FOOTAGE_DAYS", 7),
+        footage_days=_int(env, "CORB_FOOTAGE_DAYS", 3),
         extra={k: v for k, v in env.items() if k.startswith("CORB_")},
     )

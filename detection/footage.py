@@ -16,13 +16,15 @@ from pathlib import Path
 
 import av
 
+from detection.video import open_video, pts_seconds, video_tracks
+
 MARGIN_S = 2.0  # before the first person and after the last: someone walking in is seen arriving
 MIN_SAVING = 0.25  # keep the whole segment unless the cut saves at least this share of its span
 
 
 def _seconds(packet: av.Packet) -> float | None:
     t = packet.pts if packet.pts is not None else packet.dts
-    return None if t is None or packet.time_base is None else float(t * packet.time_base)
+    return None if t is None or packet.time_base is None else pts_seconds(t, packet.time_base)
 
 
 def trim(src: Path, dst: Path, first_s: float, last_s: float, *, margin_s: float = MARGIN_S,
@@ -35,7 +37,7 @@ def trim(src: Path, dst: Path, first_s: float, last_s: float, *, margin_s: float
     packet past the start, then written in file order with the rest of the span."""
     start, end = first_s - margin_s, last_s + margin_s
     held: dict[int, list[tuple[int, float, av.Packet]]] = {}  # per track: its GOP at the start, in file order
-    with av.open(str(src)) as container:
+    with open_video(src, stream_copy=True) as container:
         tracks = len(container.streams.video)
         packets = ((n, t, p) for n, p in enumerate(container.demux(*container.streams.video))
                    if (t := _seconds(p)) is not None and t <= end)
@@ -63,9 +65,7 @@ def sub_only(src: Path, dst: Path) -> bool:
     :func:`detection.video.video_tracks`), with the file's tags and timestamps: what is kept of a segment in
     which nobody was detected, about a tenth of its bytes. False, and nothing written, when the segment has
     no sub-stream track."""
-    from detection.video import video_tracks
-
-    with av.open(str(src)) as container:
+    with open_video(src, stream_copy=True) as container:
         sub = video_tracks(container)[1]
         if sub is None:
             return False
@@ -82,8 +82,12 @@ def _write(container: av.container.InputContainer, dst: Path, tracks: list,
         out.metadata.update(container.metadata)
         streams = {}
         for track in tracks:
-            streams[track.index] = out.add_stream_from_template(track)
-            streams[track.index].metadata.update(track.metadata)
+            copy = streams[track.index] = out.add_stream_from_template(track)
+            copy.metadata.update(track.metadata)
+            # The frame rate the template carries is the one a decoding probe measured; the header-only
+            # probe (detection.video.open_video) leaves it to the container's own: keep that one.
+            if copy.codec_context.framerate is None and track.average_rate:
+                copy.codec_context.framerate = track.average_rate
         for packet in packets:
             packet.stream = streams[packet.stream.index]
             out.mux(packet)

@@ -42,10 +42,16 @@ DEFAULT_ANALYSIS_FPS = 2.0
 _FALLBACK_FPS = 25.0  # when the container declares no usable rate and gives no timestamps
 _TS_EPS_S = 1e-3  # container timestamps are rounded to milliseconds (143.00000000000003 ms)
 _MOTION = MotionConfig()
-_QUICK_PROBE = {"analyzeduration": "0", "probesize": "65536"}
+# FFmpeg's probe decodes the first frames of every track (a 1080p keyframe: ~20 CPU-ms per open, ~50 with its
+# default probe size). A segment whose header says all (see _header_suffices) is opened with this one, which
+# decodes nothing (only FFmpeg's throwaway probe decoders get ``skip_frame``; ours decode as usual).
+_HEADER_PROBE = {"analyzeduration": "0", "probesize": "65536", "skip_frame": "all"}
+# Otherwise these, in turn, until every video track's size is known: a short decoding probe, then FFmpeg's.
+_PROBES: tuple[dict[str, str], ...] = ({"analyzeduration": "0", "probesize": "65536"}, {})
+_IN_ORDER_PACKETS = 8  # per video track: enough to see B-frames (reordered) right after the first keyframe
 # PyAV 18 (Python 3.11) decodes container metadata strictly unless told to ignore bad bytes; PyAV 19 (the
 # Lambdas' Python 3.12) no longer has the option and refuses it (a TypeError on every segment). A metadata
-# decoding error left is still a VideoError (see _open).
+# decoding error left is still a VideoError (see open_video).
 _OPEN_OPTIONS = {"metadata_errors": "ignore"} if int(av.__version__.split(".")[0]) < 19 else {}
 _TRUNCATION_SLACK_S = 1.0  # a file whose frames end this much before its declared duration was cut short
 
@@ -90,6 +96,12 @@ class VideoInfo:
     bitrate: int = 0  # bits per second of this track, as declared or estimated from its packets; 0 unknown
 
 
+def pts_seconds(pts: int, time_base: Fraction) -> float:
+    """``float(pts * time_base)``, bit for bit (both round the same rational once), without building a
+    Fraction per packet: a 60-s segment has ~1,800 packets and this runs for every one."""
+    return pts * time_base.numerator / time_base.denominator
+
+
 def _fps(stream: av.video.stream.VideoStream) -> float:
     rate = stream.average_rate or stream.guessed_rate or stream.base_rate
     value = float(rate) if rate else 0.0
@@ -124,6 +136,61 @@ def video_tracks(container: av.container.InputContainer) -> tuple[av.video.strea
     return main, (sub if sub is not main else None)
 
 
+def open_video(path: str | Path, name: str | None = None, *,
+               stream_copy: bool = False) -> av.container.InputContainer:
+    """Open a video file for reading, probing it as little as it needs (see ``_HEADER_PROBE``).
+    ``name``: how errors name it. ``stream_copy``: the packets will be muxed again, which needs every
+    packet's decoding time: the file is then checked to the end for reordered frames, not only its start.
+    Raises :class:`VideoError` for a missing, empty or unreadable file."""
+    path = Path(path)
+    name = name or str(path)
+    if not path.is_file():
+        raise VideoError(f"{name}: not found or not a file")
+    if path.stat().st_size == 0:
+        raise VideoError(f"{name}: empty object (0 bytes)")
+    try:
+        if _header_suffices(path, None if stream_copy else _IN_ORDER_PACKETS):
+            return av.open(str(path), "r", **_OPEN_OPTIONS, options=_HEADER_PROBE)
+        for probe in _PROBES[:-1]:
+            container = av.open(str(path), "r", **_OPEN_OPTIONS, options=probe)
+            if all(s.codec_context.width and s.codec_context.height for s in container.streams.video):
+                return container
+            container.close()
+        return av.open(str(path), "r", **_OPEN_OPTIONS, options=_PROBES[-1])
+    except (av.FFmpegError, UnicodeDecodeError) as exc:
+        raise VideoError(f"{name}: not a video FFmpeg can open (corrupt or unknown format: {exc})") from None
+
+
+def _header_suffices(path: Path, packets: int | None) -> bool:
+    """Whether a probe that decodes nothing describes ``path`` as well as one that decodes: a container that
+    stores each frame's presentation time (Matroska, MP4) and declares its video tracks' sizes, whose first
+    ``packets`` packets per video track (None: all) come in presentation order. Reordered frames (B-frames)
+    need the decoding delay only a decoding probe measures: the decoder starts from it, and without it
+    FFmpeg cannot give a Matroska packet its decoding time, which a stream copy needs."""
+    try:
+        with av.open(str(path), "r", **_OPEN_OPTIONS, options=_HEADER_PROBE) as container:
+            videos = list(container.streams.video)
+            if not videos or not any(f in container.format.name.split(",") for f in ("matroska", "mov")) \
+                    or not all(s.codec_context.width and s.codec_context.height for s in videos):
+                return False
+            last: dict[int, int] = {}  # per track: the latest presentation time
+            seen: dict[int, int] = {}  # per track: packets
+            for n, packet in enumerate(container.demux(*videos)):
+                if not packet.size:
+                    continue  # the demuxer's end-of-stream marker
+                track = packet.stream.index
+                if packet.pts is None or (track in last and packet.pts <= last[track]):
+                    return False
+                last[track] = packet.pts
+                seen[track] = seen.get(track, 0) + 1
+                if packets is not None and (n >= 4 * packets * len(videos) or
+                                            (len(seen) == len(videos) and min(seen.values()) >= packets)):
+                    break
+            return True
+    except (av.FFmpegError, UnicodeDecodeError):
+        return False  # the probes that follow say what is wrong
+
+
 class VideoReader:
     """Open a segment and iterate over its analysed frames; counters say what it cost.
 
@@ -156,7 +223,7 @@ class VideoReader:
         self.first_timestamp_s: float | None = None
         self.last_timestamp_s: float | None = None
         self.capped: str | None = None  # why decoding stopped early, if it did
-        self._container = self._open()
+        self._container = open_video(self.path, self.name)
         self._reformatter = VideoReformatter()
         try:
             main, sub = video_tracks(self._container)
@@ -180,24 +247,6 @@ class VideoReader:
         self._packet_bytes = 0
         self._declared_s = declared_s
 
-    # -- opening ---------------------------------------------------------------------------------------
-    def _open(self) -> av.container.InputContainer:
-        if not self.path.is_file():
-            raise VideoError(f"{self.name}: not found or not a file")
-        if self.path.stat().st_size == 0:
-            raise VideoError(f"{self.name}: empty object (0 bytes)")
-        try:
-            # Matroska and MP4 declare their tracks in the header: probing by decoding seconds of video
-            # (FFmpeg's default) costs ~0.05 CPU-s a 1080p segment; probe again only if that was not enough.
-            container = av.open(str(self.path), "r", **_OPEN_OPTIONS, options=_QUICK_PROBE)
-            if any(not (s.codec_context.width and s.codec_context.height) for s in container.streams.video):
-                container.close()
-                container = av.open(str(self.path), "r", **_OPEN_OPTIONS)
-            return container
-        except (av.FFmpegError, UnicodeDecodeError) as exc:
-            raise VideoError(f"{self.name}: not a video FFmpeg can open (corrupt or unknown format: "
-                             f"{exc})") from None
-
     # -- frames ----------------------------------------------------------------------------------------
     def _prepare(self, frame: av.VideoFrame) -> np.ndarray:
         if frame.width * frame.height > self.limits.max_pixels:
@@ -213,7 +262,7 @@ class VideoReader:
 
     def _time(self, pts: int | None, previous: float | None) -> float:
         step = 1.0 / (self.analysed.fps or _FALLBACK_FPS)
-        ts = float(pts * self._time_base) - self._origin_s if pts is not None else math.nan
+        ts = pts_seconds(pts, self._time_base) - self._origin_s if pts is not None else math.nan
         if previous is None:
             return ts if math.isfinite(ts) and ts >= 0 else 0.0
         if not math.isfinite(ts) or ts <= previous:
@@ -258,7 +307,7 @@ class VideoReader:
                     self.capped = "time limit (the function's timeout)"
                     break
                 pts = packet.pts if packet.pts is not None else packet.dts
-                ts = float(pts * self._time_base) - self._origin_s
+                ts = pts_seconds(pts, self._time_base) - self._origin_s
                 if self.first_timestamp_s is None:
                     self.first_timestamp_s = ts
                 if ts - self.first_timestamp_s > lim.max_duration_s + _TS_EPS_S:
@@ -326,7 +375,7 @@ class VideoReader:
 
     def _packet_time(self, packet: av.Packet) -> float:
         pts = packet.pts if packet.pts is not None else packet.dts
-        return float(pts * self._time_base) - self._origin_s
+        return pts_seconds(pts, self._time_base) - self._origin_s
 
     def _needed(self, packets: list[av.Packet], state: _Sampler, end_s: float | None) -> list[av.Packet]:
         """The packets up to the GOP's last frame the analysis rate takes (the rest would be decoded for

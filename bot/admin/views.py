@@ -48,8 +48,14 @@ from bot.admin.security import (
     throttle,
 )
 from bot.camera_config import SettingsNotSaved, camera_transaction
-from bot.handlers.camera_health import grace_period, health, last_segment_ends, read_agent_status
-from bot.handlers.status import camera_status
+from bot.handlers.camera_health import (
+    grace_period,
+    health,
+    last_segment_ends,
+    read_agent_status,
+    video_end,
+)
+from bot.handlers.status import camera_status, still_video_until
 from bot.models import (
     AdminAccount,
     Camera,
@@ -158,7 +164,7 @@ def camera_overview(db: Session, camera: Camera, now: datetime) -> dict[str, Any
     rows = db.execute(select(Detection.start_time, Detection.peak).where(
         Detection.camera_id == camera.id, Detection.start_time >= now - timedelta(hours=24),
         Detection.start_time <= now)).all()
-    status = camera_status(db, camera, now)
+    status = camera_status(db, camera, now, still_video_until(camera))
     return {"camera": camera, "latest": latest, "snapshot": snapshot, "people_now": status.people_now,
             "status": status, "last_seen": status.last_seen,
             "plot": people_svg([(t, p) for t, p in rows], now=now, label=f"People at {camera.name}")}
@@ -289,7 +295,7 @@ def cameras() -> str:
         states, formats = {}, {}
         for c in rows:
             agent = read_agent_status(svc.bucket, c.slug)
-            states[c.id] = health(c, ends.get(c.id), agent, now, grace)
+            states[c.id] = health(c, video_end(ends.get(c.id), agent), agent, now, grace)
             formats[c.id] = video_format(c.video_width, c.video_height, c.video_fps, c.video_bitrate) or (
                 video_format(agent.width, agent.height, agent.fps, agent.bitrate_bps) if agent else [])
         return render_template("admin/cameras.html", cameras=rows, latest=latest, states=states,

@@ -7,7 +7,9 @@ agent runs in the building and has no database). A camera is watched when an age
 ``corb ingest`` uploads are not watched.
 
 Video "arrived" when a segment was analysed (its detection is recorded): that is what the building gets
-from a camera, and it needs no bucket listing. A watched camera is **offline** when, for longer than the
+from a camera, and it needs no bucket listing; or when the agent put a still segment under ``quiet/``
+(unanalysed: nothing changed), which its status object's ``video_until`` says once the upload succeeded.
+A watched camera is **offline** when, for longer than the
 grace period (``settings.camera_grace_s``, else ``CORB_CAMERA_GRACE``, 2 minutes), no segment ended and,
 for an agent that says it is connecting (or online), the agent has not (re)started in that time either;
 an agent in ``error`` does not hold the alarm back. The text gives the time the video stopped: the end of
@@ -67,6 +69,14 @@ class AgentStatus:
     height: int | None = None
     fps: float | None = None
     bitrate_bps: int | None = None
+    video_until: datetime | None = None  # capture end of the last still segment the agent uploaded
+
+
+def video_end(last_end: datetime | None, agent: AgentStatus | None) -> datetime | None:
+    """Up to when the camera's video reached the cloud: the last analysed segment's end, or the end of a
+    still segment the agent uploaded since (still segments are not analysed, see ``agent.segmenter``)."""
+    until = agent.video_until if agent else None
+    return max(last_end, until) if last_end and until else last_end or until
 
 
 def _optional(data: Mapping[str, Any], name: str, kind: type) -> Any:
@@ -93,7 +103,7 @@ def parse_agent_status(raw: bytes) -> AgentStatus:
     if error is not None and not isinstance(error, str):
         raise ValueError(f"error must be a string or null, got {error!r}")
     times = {}
-    for name in ("since", "updated"):
+    for name in ("since", "updated", "video_until"):
         try:
             times[name] = parse_time(data[name]) if data.get(name) is not None else None
         except ValueError as exc:
@@ -101,7 +111,7 @@ def parse_agent_status(raw: bytes) -> AgentStatus:
     return AgentStatus(state=state, since=times["since"], error=error[:500] if error else None,
                        updated=times["updated"], width=_optional(data, "width", int),
                        height=_optional(data, "height", int), fps=_optional(data, "fps", float),
-                       bitrate_bps=_optional(data, "bitrate_bps", int))
+                       bitrate_bps=_optional(data, "bitrate_bps", int), video_until=times["video_until"])
 
 
 def read_agent_status(bucket: Bucket, slug: str) -> AgentStatus | None:
@@ -245,7 +255,7 @@ def check(event: Any = None, context: Any = None) -> dict:
                               .values(offline_since=None, offline_alerted=False))
             continue
         summary["watched"] += 1
-        last_end = last_ends.get(camera_id)
+        last_end = video_end(last_ends.get(camera_id), agent)
         try:
             if offline_since is not None and last_end is not None and last_end > offline_since:
                 if _transition(svc, f"online:{slug}:{offline_since.isoformat()}",

@@ -74,7 +74,11 @@ def last_seen(s: Session, camera: Camera) -> datetime | None:
     return frame_time(found, with_people[-1], len(counts)) if with_people else found.start_time
 
 
-def camera_status(s: Session, camera: Camera, now: datetime) -> replies.CameraStatus:
+def camera_status(s: Session, camera: Camera, now: datetime,
+                  video_until: datetime | None = None) -> replies.CameraStatus:
+    """``video_until``: the end of the last still segment the camera agent uploaded (``agent.json``).
+    A still segment is not analysed because nothing in it changed, so the latest count holds through it:
+    the count is as of then, and the camera is not silent."""
     recent = list(s.scalars(select(Detection).where(Detection.camera_id == camera.id)
                             .order_by(Detection.start_time.desc(), Detection.id.desc())
                             .limit(CADENCE_SAMPLE)))
@@ -84,12 +88,22 @@ def camera_status(s: Session, camera: Camera, now: datetime) -> replies.CameraSt
     midnight = datetime.combine(now.date(), time.min)
     peak_today = s.scalar(select(func.max(Detection.peak))
                           .where(Detection.camera_id == camera.id, Detection.start_time >= midnight)) or 0
-    as_of = last_frame_time(latest)
+    as_of, video_end = last_frame_time(latest), latest.end_time
+    if video_until is not None and video_until > video_end:
+        as_of = video_end = video_until
     every = cadence([d.start_time for d in recent], latest.end_time - latest.start_time)
     fresh = is_fresh(as_of, every, now)
     return replies.CameraStatus(camera.name, last_count(latest.counts, latest.peak), as_of,
                                 last_seen(s, camera), int(peak_today), fresh=fresh,
-                                silent_for=None if fresh else now - latest.end_time)
+                                silent_for=None if fresh else now - video_end)
+
+
+def still_video_until(camera: Camera) -> datetime | None:
+    """Up to when the camera agent says still video of ``camera`` reached the bucket (None: it has not)."""
+    from bot.handlers.camera_health import read_agent_status
+
+    agent = read_agent_status(services().bucket, camera.slug)
+    return agent.video_until if agent else None
 
 
 def answer(s: Session, payload: dict[str, Any]) -> str:
@@ -99,7 +113,7 @@ def answer(s: Session, payload: dict[str, Any]) -> str:
     if isinstance(cams, str):
         return cams
     now = utcnow()
-    return replies.status([camera_status(s, c, now) for c in cams])
+    return replies.status([camera_status(s, c, now, still_video_until(c)) for c in cams])
 
 
 def handle(event: dict, context: Any = None) -> dict:

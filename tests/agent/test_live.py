@@ -12,6 +12,7 @@ import signal
 import socket
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -47,9 +48,11 @@ def camera(feed: Path) -> Iterator[RtspCamera]:
     cam.stop(kill=True)
 
 
-def settings(tmp_path: Path, segment_s: float = 2.0, **kw: float) -> AgentSettings:
-    return AgentSettings(segment=SegmentSettings(segment_s=segment_s, quick_s=0), spool=tmp_path / "spool",
-                         backoff_s=(0.2, 1.0), stall_s=3.0, open_timeout_s=3.0, **kw)
+def settings(tmp_path: Path, segment_s: float = 2.0, recheck_s: float = 0.0, **kw: float) -> AgentSettings:
+    """Every segment analysed (``recheck_s=0``) unless asked: these tests follow segments under cameras/."""
+    return AgentSettings(segment=SegmentSettings(segment_s=segment_s, quick_s=0, recheck_s=recheck_s),
+                         spool=tmp_path / "spool", backoff_s=(0.2, 1.0), stall_s=3.0, open_timeout_s=3.0,
+                         **kw)
 
 
 @pytest.fixture
@@ -112,6 +115,35 @@ def test_segments_arrive_with_the_agreed_keys_tracks_tags_and_capture_times(
     assert (st["width"], st["height"]) == (640, 360) and 13 <= st["fps"] <= 17 and st["bitrate_bps"] > 100_000
     assert st["last_segment_key"] in keys
     assert status(bucket.root, "lobby")["state"] == "error"  # stopped: no longer online
+
+
+def test_a_still_scene_goes_to_quiet_as_its_sub_stream_and_the_status_says_up_to_when(
+        bucket: FolderBucket, tmp_path: Path) -> None:
+    cam = RtspCamera(make_feed(tmp_path / "empty.mkv", "empty:30"))
+    source = CameraSource("lobby", cam.url(), cam.url(sub=True))
+    agent = run_agent([source], settings(tmp_path, recheck_s=300.0), bucket)
+    quiet = bucket.root / "quiet" / "lobby"
+    try:
+        assert wait_until(lambda: quiet.is_dir() and len(list(quiet.glob("*.mkv"))) >= 3, 30)
+        assert wait_until(lambda: (status(bucket.root, "lobby") or {}).get("video_until"), 10)
+    finally:
+        agent.stop()
+        cam.stop(kill=True)
+    analysed, still = segment_keys(bucket.root, "lobby"), sorted(quiet.glob("*.mkv"))
+    # The first segment of a connection is analysed (and the last, cut short by the stop: no keyframe
+    # closed it); the static ones in between go unanalysed, as their sub-stream alone.
+    assert analysed and still
+    assert min(analysed) < f"cameras/lobby/{still[0].name}"
+    for path in still:
+        info = describe(path)
+        assert [(t["title"], t["width"]) for t in info["tracks"]] == [("sub", 320)], path.name
+        assert info["tags"]["CORB_CAMERA"] == "lobby"
+        assert info["tags"]["CORB_START"] == iso_time(start_time_from_name(path.name).timestamp())
+    until = datetime.fromisoformat(status(bucket.root, "lobby")["video_until"].replace("Z", "+00:00"))
+    last_still = start_time_from_name(still[-1].name)
+    assert last_still < until <= last_still + timedelta(seconds=3)  # the end of a still segment (2 s)
+    names = [p.name for p in still] + [k.rsplit("/", 1)[1] for k in analysed]
+    assert len(names) == len(set(names))  # each segment once, in one place
 
 
 def test_the_camera_going_away_and_coming_back_is_reconnected(

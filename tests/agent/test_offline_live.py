@@ -45,6 +45,11 @@ def _analysed(services: Any) -> int:
         return len(s.scalars(select(Detection).where(Detection.camera_id == camera.id)).all())
 
 
+def _video(services: Any) -> int:
+    """Segments that reached the cloud: analysed ones, and still ones the agent put under quiet/."""
+    return _analysed(services) + len(list(services.bucket.list("quiet/lobby/")))
+
+
 def _texts(services: Any, words: str) -> list[str]:
     return [m.body for m in outbox(services, ADMIN) if words in m.body]
 
@@ -62,22 +67,24 @@ def test_offline_after_the_grace_then_back_online(services: Any, corb_env: dict[
            "CORB_SEGMENT_SECONDS": "2", "CORB_AGENT_STALL_SECONDS": "3"}
     serve = _serve(env)
     try:
-        assert wait_until(lambda: _analysed(services) >= 2, 90), "no segment of the live camera was analysed"
+        assert wait_until(lambda: _video(services) >= 2, 90), "no segment of the live camera arrived"
         assert check()["went_offline"] == []  # video flows: nobody is texted
 
         camera.stop(kill=True)  # the camera reboots: its stream stalls and the port refuses
         killed = time.monotonic()
-        seen = _analysed(services)
+        seen = _video(services)
         # The check runs every minute in production; here until it calls the camera offline.
         assert wait_until(lambda: check()["went_offline"] == ["lobby"], GRACE_S + 40, step=1.0)
-        assert time.monotonic() - killed >= GRACE_S  # not before the grace period
+        # Not before the grace period, counted from the last video the cloud has: the segment cut short by
+        # the kill is analysed first, so that may be the one before it (a segment, 2 s, earlier).
+        assert time.monotonic() - killed >= GRACE_S - 2
         assert check()["went_offline"] == []  # once only, however often the check runs
         [offline] = _texts(services, "offline since")
         assert offline.startswith("Corb: Lobby camera offline since ")
         assert not [m for m in outbox(services, MEMBER) if "offline" in m.body]  # admins only
 
         camera = RtspCamera(feed, port=port, sub=False)  # back, at the same address
-        assert wait_until(lambda: _analysed(services) > seen + 1, 90), "the agent did not reconnect"
+        assert wait_until(lambda: _video(services) > seen + 1, 90), "the agent did not reconnect"
         assert wait_until(lambda: check()["back_online"] == ["lobby"] or _texts(services, "back online"), 30)
         check()
         [online] = _texts(services, "back online")

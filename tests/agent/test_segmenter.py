@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agent.segmenter import SMALL_SIZE, SegmentPolicy, SegmentSettings, changed
+from agent.segmenter import SMALL_SIZE, SegmentPolicy, SegmentSettings, changed, small_copy
 
 W, H = SMALL_SIZE
 RNG = np.random.default_rng(7)
@@ -73,3 +73,65 @@ def test_a_new_change_after_a_still_keyframe_cuts_again() -> None:
     policy = SegmentPolicy(SegmentSettings(segment_s=60, quick_s=2))
     frames = [scene(), scene(), scene(50), scene(50), scene(50), scene(20), scene(20)]
     assert cuts(policy, frames) == [0, 4, 10]
+
+
+def stills(policy: SegmentPolicy, frames: list[np.ndarray | None],
+           gop_s: float = 2.0) -> list[tuple[float, bool]]:
+    """(cut time, whether the segment that cut ended was still) for every cut after the first."""
+    out = []
+    for i, f in enumerate(frames):
+        if policy.on_keyframe(i * gop_s, f) and i:
+            out.append((i * gop_s, policy.closed_still))
+    return out
+
+
+def test_a_static_scene_skips_analysis_but_is_rechecked_every_recheck_s() -> None:
+    policy = SegmentPolicy(SegmentSettings(segment_s=10, quick_s=4, recheck_s=30))
+    # The first segment of a connection is always analysed; then still ones skip it until 30 s have
+    # passed since the end of the last analysed one.
+    assert stills(policy, [scene() for _ in range(41)]) == [
+        (10, False), (20, True), (30, True), (40, False), (50, True), (60, True), (70, False), (80, True)]
+
+
+def test_a_segment_whose_frames_changed_is_analysed_as_are_the_quick_ones() -> None:
+    policy = SegmentPolicy(SegmentSettings(segment_s=10, quick_s=4, recheck_s=300))
+    frames = [scene() for _ in range(11)] + [scene(50)] + [scene(50) for _ in range(15)]
+    # 10-20 still (skipped); the change shows at t=22: the segment 20-22 holds it (its end keyframe
+    # changed); the quick 22-24 is analysed though the person stands still; 24-34 and 34-44 are still and
+    # skipped (no recheck due yet): the count the quick one found holds.
+    assert stills(policy, frames) == [(10, False), (20, True), (22, False), (24, False), (34, True),
+                                      (44, True)]
+
+
+def test_an_undecodable_keyframe_makes_its_segment_analysed() -> None:
+    policy = SegmentPolicy(SegmentSettings(segment_s=10, quick_s=4, recheck_s=300))
+    frames = [scene() for _ in range(12)]
+    frames[7] = None  # t=14: the segment 10-20 cannot be known to be still
+    assert stills(policy, frames) == [(10, False), (20, False)]
+
+
+def test_recheck_zero_analyses_every_segment() -> None:
+    policy = SegmentPolicy(SegmentSettings(segment_s=10, quick_s=4, recheck_s=0))
+    assert stills(policy, [scene() for _ in range(16)]) == [(10, False), (20, False), (30, False)]
+
+
+def test_the_policy_tests_change_as_the_detection_function_skips_gops() -> None:
+    """A still segment is left unanalysed: the agent's test must be the detection function's GOP test."""
+    from detection.motion import MotionConfig, small_gray
+
+    settings, motion = SegmentSettings(), MotionConfig()
+    assert (settings.pixel_threshold, settings.min_changed_fraction) == (
+        motion.pixel_threshold, motion.min_changed_fraction)
+    frame = RNG.integers(0, 255, (1080, 1920), dtype=np.uint8)
+    assert np.array_equal(small_copy(frame), small_gray(frame, motion.width))
+    assert small_copy(frame).shape[::-1] == SMALL_SIZE
+
+
+def test_a_change_after_a_pause_shorter_than_settle_s_is_no_new_appearance() -> None:
+    policy = SegmentPolicy(SegmentSettings(segment_s=60, quick_s=4, settle_s=4))
+    # A tree sways from t=10, pauses for one keyframe at t=16 and sways on: one appearance, not two.
+    sway = [scene(10), scene(14), scene(10), scene(10), scene(14), scene(10)]
+    frames = [scene() for _ in range(5)] + sway + [scene(10)] * 4 + [scene(60)]
+    # t=10 starts (cut, quick until 14); t=18 follows a 4-s pause: not a start; t=30 follows 10 s of
+    # stillness: a start again.
+    assert cuts(policy, frames) == [0, 10, 12, 30]

@@ -13,6 +13,7 @@ from agent.settings import ConfigError, read_config_file, settings_from_env
 from agent.spool import Spool
 from agent.status import StatusBoard
 from agent.writer import iso_time, segment_key
+from cloud.lifecycle import quiet_key
 from detection.pipeline import start_time_from_name
 
 
@@ -113,5 +114,33 @@ def test_status_changes_only_on_state_changes_and_redacts_errors() -> None:
     assert board.set_state("online", None, 1796011210.0, width=1280, height=720, fps=15.0)
     status = json.loads(board.snapshot()[1])
     assert set(status) == {"state", "error", "since", "updated", "last_segment_key", "last_segment_at",
-                           "width", "height", "fps", "bitrate_bps"}
+                           "width", "height", "fps", "bitrate_bps", "video_until"}
     assert (status["state"], status["error"], status["width"]) == ("online", None, 1280)
+
+
+def test_a_still_segment_uploaded_says_up_to_when_video_arrived() -> None:
+    board = StatusBoard("lobby", 1796011200.0)
+    analysed, still = segment_key("lobby", 1796011200.0), quiet_key(segment_key("lobby", 1796011260.0))
+    board.segment(analysed, 1796011200.0, 1796011260.0)
+    board.segment(still, 1796011260.0, 1796011320.5)
+    v = board.snapshot()[0]
+    assert json.loads(board.snapshot()[1])["video_until"] is None  # recorded is not uploaded
+    assert not board.uploaded(analysed)  # its detection result tells the cloud: no status write owed
+    assert board.snapshot()[0] == v
+    assert board.uploaded(still)
+    version, body = board.snapshot()
+    assert version == v + 1 and json.loads(body)["video_until"] == "2026-11-30T04:02:00.500Z"
+    assert not board.uploaded(still)  # once
+
+
+def test_spool_keeps_still_segments_under_quiet_in_capture_order(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, cap_bytes=10_000)
+    a = _segment(spool, "lobby", 1796011200.0, 10)
+    part = spool.part_path(segment_key("lobby", 1796011260.0))
+    part.write_bytes(b"x" * 10)
+    b = quiet_key(segment_key("lobby", 1796011260.0))
+    spool.commit(part, b)
+    c = _segment(spool, "lobby", 1796011320.0, 10)
+    assert spool.pending() == [a, b, c]
+    with pytest.raises(ValueError):
+        spool.path_for("snapshots/lobby/x.jpg")

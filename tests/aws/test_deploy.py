@@ -76,7 +76,7 @@ def test_dry_run_prints_the_plan_and_changes_nothing(deployed: dict[str, str], e
     assert any(line.startswith("create    s3-notification  s3://corb-video -> corb-dev-detection:live")
                for line in lines)
     assert "unchanged schedule         corb-dev-bot.handlers.retention.purge" in lines
-    assert ("create    s3-lifecycle     s3://corb-video  (cameras/ 1 d, quiet/ 1 d, footage/ 7 d, "
+    assert ("create    s3-lifecycle     s3://corb-video  (cameras/ 1 d, quiet/ 1 d, footage/ 3 d, "
             "snapshots/ 30 d, results/ 30 d, * - d)") in lines
     assert lines[-1].startswith("dry run, nothing applied: stage dev: 37 to create, 0 to update")
     assert [b["Name"] for b in events.list_event_buses()["EventBuses"]] == ["default"]
@@ -124,7 +124,7 @@ def test_deploy_creates_bus_alias_rules_targets_permissions_destinations_then_is
     lifecycle = {r["ID"]: r for r in s3.get_bucket_lifecycle_configuration(Bucket="corb-video")["Rules"]}
     assert lifecycle["corb-expire-cameras"]["Filter"] == {"Prefix": "cameras/"}
     assert lifecycle["corb-expire-cameras"]["Expiration"] == {"Days": 1}
-    assert lifecycle["corb-expire-footage"]["Expiration"] == {"Days": 7}
+    assert lifecycle["corb-expire-footage"]["Expiration"] == {"Days": 3}
     assert lifecycle["corb-expire-results"]["Expiration"] == {"Days": 30}
 
     second = deploy()

@@ -45,11 +45,13 @@ def stream(services: Any, slug: str, url: str | None = "rtsp://cam.local/main") 
         s.scalars(select(Camera).where(Camera.slug == slug)).one().stream_url = url
 
 
-def agent(services: Any, slug: str, state: str, since: datetime, error: str | None = None) -> None:
+def agent(services: Any, slug: str, state: str, since: datetime, error: str | None = None,
+          video_until: datetime | None = None) -> None:
     services.bucket.put(agent_status_key(slug), json.dumps({
         "state": state, "error": error, "since": since.isoformat() + "Z", "updated": since.isoformat() + "Z",
         "last_segment_key": None, "last_segment_at": None, "width": 1280, "height": 720, "fps": 15,
-        "bitrate_bps": 2_000_000}).encode(), "application/json")
+        "bitrate_bps": 2_000_000,
+        "video_until": video_until.isoformat() + "Z" if video_until else None}).encode(), "application/json")
 
 
 def camera(services: Any, slug: str) -> Camera:
@@ -152,6 +154,21 @@ def test_offline_once_then_back_online_once_to_every_admin(services, people, adm
     check({}, None)
     assert len(outbox(services)) == 2
     assert all(m.status == "sent" for m in outbox(services))
+
+
+def test_still_segments_the_agent_uploaded_count_as_video(services, people, admins, now) -> None:
+    """A still segment goes to quiet/ unanalysed: no detection row, the agent's ``video_until`` says it."""
+    stream(services, "lobby")
+    last_end = now - timedelta(minutes=5)
+    segment(services, "lobby", last_end)
+    agent(services, "lobby", "online", now - timedelta(hours=1), video_until=now - timedelta(seconds=30))
+    assert check({}, None)["offline"] == []
+    agent(services, "lobby", "online", now - timedelta(hours=1), video_until=now - timedelta(minutes=3))
+    check({}, None)  # the still segments stopped 3 minutes ago: offline since then, not since the last
+    stopped = now - timedelta(minutes=3)  # analysed one
+    assert texts(services, ADMIN) == [replies.camera_offline("Lobby", stopped, now)]
+    agent(services, "lobby", "online", now - timedelta(hours=1), video_until=now - timedelta(seconds=5))
+    assert check({}, None)["back_online"] == ["lobby"]  # a still segment is video too
 
 
 def test_an_agent_failing_to_connect_is_reported_with_its_time(services, people, now) -> None:

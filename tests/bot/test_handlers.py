@@ -52,6 +52,25 @@ def test_status_says_now_only_while_the_camera_keeps_sending(sms, services, peop
                               "no video since (15 min). Peak today ")
 
 
+def test_status_counts_still_video_the_agent_uploaded_as_video(sms, services, people, runtime, now) -> None:
+    """Still segments go to quiet/ unanalysed: the count holds through them, and the camera is not silent."""
+    from bot.handlers.camera_health import agent_status_key
+
+    old = now - timedelta(minutes=16, seconds=30)
+    for start in (old - timedelta(minutes=1), old):
+        analysed(services, runtime, segment_result("kitchen", start, counts=[6, 7, 6, 6]))
+    until = now - timedelta(seconds=20)
+    services.bucket.put(agent_status_key("kitchen"), json.dumps({
+        "state": "online", "error": None, "since": (now - timedelta(hours=1)).isoformat() + "Z",
+        "updated": until.isoformat() + "Z", "video_until": until.isoformat() + "Z"}).encode(),
+        "application/json")
+    sms(MEMBER, "status kitchen")
+    settle(runtime)
+    body = outbox(services, MEMBER)[-1].body
+    assert body.startswith(f"Kitchen: 6 people now ({until:%H:%M} UTC). Peak today "), body
+    assert "no video since" not in body
+
+
 def test_status_last_seen_is_the_last_frame_with_people(sms, services, people, runtime, now) -> None:
     start = now - timedelta(minutes=1, seconds=10)
     analysed(services, runtime, segment_result("lobby", start, counts=[2, 1, 0, 0]))

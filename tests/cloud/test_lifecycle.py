@@ -24,7 +24,7 @@ def test_rules_expire_each_prefix_after_its_setting() -> None:
 
 
 def test_settings_come_from_the_environment_with_defaults_and_are_checked() -> None:
-    assert Retention.from_env({}) == Retention(1, 7, 30)
+    assert Retention.from_env({}) == Retention(1, 3, 30)
     assert Retention.from_env({"CORB_SEGMENT_DAYS": "3", "CORB_FOOTAGE_DAYS": "14"}) == Retention(3, 14, 30)
     with pytest.raises(ValueError, match="footage_days must be at least 1 day"):
         Retention(footage_days=0)

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from detection.video import Limits, VideoError, VideoReader, prefetch
+import detection.video as video
+from detection.video import Limits, VideoError, VideoReader, open_video, prefetch
 
 CLIP = Path(__file__).resolve().parent.parent / "data" / "vtest-clip.mkv"
 
@@ -161,3 +162,50 @@ def test_missing_file_and_bad_rate(tmp_path: Path) -> None:
         VideoReader(tmp_path / "nope.mkv")
     with pytest.raises(ValueError, match="fps"):
         VideoReader(CLIP, fps=0)
+
+
+def _probes(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, str]]:
+    """The probe options of every ``av.open`` that :func:`open_video` makes from now on."""
+    opened: list[dict[str, str]] = []
+    real = video.av.open
+
+    def spy(*args, **kwargs):
+        opened.append(dict(kwargs.get("options") or {}))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(video.av, "open", spy)
+    return opened
+
+
+def test_a_matroska_segment_is_opened_from_its_header_without_decoding(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    opened = _probes(monkeypatch)
+    with open_video(CLIP) as container:
+        (track,) = container.streams.video
+        assert (track.codec_context.width, track.codec_context.height) == (768, 576)
+    assert opened and all(o.get("skip_frame") == "all" for o in opened)  # FFmpeg's probe decoded nothing
+    # ... and decoding is not affected: every frame, as before
+    assert len(list(VideoReader(CLIP, every_frame=True))) == 50
+
+
+@pytest.mark.parametrize("kind", ["b-frames", "avi"])
+def test_b_frames_or_a_container_without_presentation_times_are_probed_by_decoding(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str, clip_frames, write_video) -> None:
+    if kind == "avi":  # AVI stores decoding order only: presentation times come from the probe's decoding
+        path = write_video(tmp_path / "clip.avi", clip_frames(10))
+    else:  # reordered frames (B-frames, two after each P-frame): the decoder starts from the probe's delay
+        path = tmp_path / "clip.mkv"
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(CLIP), "-frames:v", "10", "-c:v", "libx264",
+                        "-bf", "2", "-x264-params", "b-adapt=0", str(path)], check=True)
+    opened = _probes(monkeypatch)
+    frames = list(VideoReader(path, every_frame=True))
+    assert "skip_frame" not in opened[-1]
+    assert len(frames) == 10 and frames[0].image.shape == (576, 768, 3)
+
+
+def test_packet_times_are_exact() -> None:
+    from fractions import Fraction
+
+    for base in (Fraction(1, 1000), Fraction(1, 90000), Fraction(1001, 30000), Fraction(66667, 1000000)):
+        for pts in (0, 1, 143, 3003, 10**10 + 7, -5):
+            assert video.pts_seconds(pts, base) == float(pts * base)
