@@ -19,9 +19,11 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # numpy only where keyframes are compared: `corb --help` stays light
     import numpy as np
 
-# The keyframe copy compared for change, and the test, are the detection function's motion test
-# (``detection.motion``: ``small_gray`` at ``MotionConfig.width``, its thresholds; a test holds them equal),
-# so a segment the agent calls still is one whose GOPs detection would skip too.
+# Two tests on one small copy. Stillness is the detection function's motion test (``detection.motion``:
+# ``small_gray`` at ``MotionConfig.width``, its thresholds; a test holds them equal), so a segment the
+# agent leaves unanalysed is one whose GOPs detection would skip too. An appearance, which cuts, is a
+# coarser test (2 x 2 blocks of that copy, a bigger step): a camera's burnt-in clock or a flickering lamp
+# must not look like change at every keyframe, or no appearance would ever be cut quickly.
 SMALL_WIDTH = 160
 SMALL_SIZE = (SMALL_WIDTH, 90)  # width, height of a 16:9 keyframe's copy (other shapes keep theirs)
 
@@ -39,6 +41,8 @@ class SegmentSettings:
     quick_s: float = 4.0  # after a change, every keyframe starts a new segment for this long
     pixel_threshold: int = 20  # grey-level step that counts as changed (sensor noise is ~2-5)
     min_changed_fraction: float = 0.001  # of the small copy's pixels: ~14 px, a walker far away
+    appear_pixel_threshold: int = 24  # the same for an appearance, on 2 x 2 blocks of the copy
+    appear_min_fraction: float = 0.004  # of the blocks: ~14 of 80 x 45, someone a fifth of the frame high
     recheck_s: float = 300.0  # a still scene is analysed once in this long (0: every segment is analysed)
     settle_s: float = 4.0  # a change is an appearance after more than this long without one (a tree that
     # pauses for a keyframe is not someone new walking in: each false start costs two analysed segments)
@@ -55,6 +59,21 @@ def changed(previous: np.ndarray | None, current: np.ndarray, settings: SegmentS
     if previous is None or previous.shape != current.shape:
         return False
     return changed_fraction(previous, current, settings.pixel_threshold) >= settings.min_changed_fraction
+
+
+def appeared(previous: np.ndarray | None, current: np.ndarray, settings: SegmentSettings) -> bool:
+    """True if two small copies differ as someone walking in does: over 2 x 2 blocks, by a bigger step."""
+    import numpy as np
+
+    if previous is None or previous.shape != current.shape:
+        return False
+    h, w = (current.shape[0] // 2) * 2, (current.shape[1] // 2) * 2
+
+    def blocks(a: np.ndarray) -> np.ndarray:
+        return a[:h, :w].reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
+
+    step = np.abs(blocks(previous) - blocks(current)) > settings.appear_pixel_threshold
+    return float(np.count_nonzero(step)) / max(step.size, 1) >= settings.appear_min_fraction
 
 
 class SegmentPolicy:
@@ -81,7 +100,8 @@ class SegmentPolicy:
         the caller must cut here (the count towards ``segment_s`` restarts)."""
         s = self.settings
         compared = small is not None and self._previous is not None and self._previous.shape == small.shape
-        moved = compared and changed(self._previous, small, s)
+        unchanged = compared and not changed(self._previous, small, s)
+        moved = compared and appeared(self._previous, small, s)
         if small is not None:
             self._previous = small
         in_quick = t < self._quick_until  # a segment ending here was cut short for an appearance
@@ -98,7 +118,7 @@ class SegmentPolicy:
             cut = False
         else:
             cut = force or started or t < self._quick_until or t - self._start >= s.segment_s - 1e-6
-        still = self._still and compared and not moved  # this keyframe ends the current segment's frames
+        still = self._still and unchanged  # this keyframe ends the current segment's frames
         if cut:
             first = self._start is None
             self.closed_still = (not first and still and not in_quick and s.recheck_s > 0

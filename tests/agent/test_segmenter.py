@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agent.segmenter import SMALL_SIZE, SegmentPolicy, SegmentSettings, changed, small_copy
+from agent.segmenter import SMALL_SIZE, SegmentPolicy, SegmentSettings, appeared, changed, small_copy
 
 W, H = SMALL_SIZE
 RNG = np.random.default_rng(7)
@@ -135,3 +135,20 @@ def test_a_change_after_a_pause_shorter_than_settle_s_is_no_new_appearance() -> 
     # t=10 starts (cut, quick until 14); t=18 follows a 4-s pause: not a start; t=30 follows 10 s of
     # stillness: a start again.
     assert cuts(policy, frames) == [0, 10, 12, 30]
+
+
+def test_a_burnt_in_clock_keeps_segments_analysed_but_does_not_hide_an_appearance() -> None:
+    """A clock in the picture changes every keyframe: never still (detection's test sees it), but the
+    coarser appearance test ignores it, so someone walking in is still cut at once."""
+    def clocked(i: int, person_at: int | None = None) -> np.ndarray:
+        img = scene(person_at)
+        img[2:5, 140:152] = 200 if i % 2 else 60  # the seconds digits, 12 x 3 px of the copy
+        return img
+
+    settings = SegmentSettings(segment_s=10, quick_s=4, recheck_s=300)
+    assert changed(clocked(0), clocked(1), settings)
+    assert not appeared(clocked(0), clocked(1), settings)
+    assert appeared(clocked(0), clocked(1, person_at=50), settings)
+    policy = SegmentPolicy(settings)
+    frames = [clocked(i) for i in range(11)] + [clocked(i, person_at=50) for i in range(11, 14)]
+    assert stills(policy, frames) == [(10, False), (20, False), (22, False), (24, False)]

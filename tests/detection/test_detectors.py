@@ -409,6 +409,24 @@ def test_nms_matches_opencv_nmsboxes() -> None:
         assert nms(boxes, scores, iou).tolist() == opencv_nms(boxes, scores, iou), (boxes, scores, iou)
 
 
+def test_nms_paths_agree_on_crowds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past ``_NMS_MATRIX`` candidates NMS goes box by box (linear memory): the same indices as all pairs."""
+    from detection.detectors import base
+
+    rng = np.random.default_rng(11)
+    xy = np.round(rng.uniform(0, 400, (900, 2)))
+    wh = np.round(rng.uniform(0, 60, (900, 2)))
+    wh[rng.random(900) < 0.05] = 0  # some empty boxes
+    boxes = np.concatenate([xy, xy + wh], axis=1).astype(np.float32)
+    scores = rng.choice([0.2, 0.5, 0.7, 0.9], 900)  # ties
+    for iou in (0.0, 0.3, 0.6, 1.0):
+        by_box = nms(boxes, scores, iou)
+        monkeypatch.setattr(base, "_NMS_MATRIX", 10_000)
+        assert nms(boxes, scores, iou).tolist() == by_box.tolist(), iou
+        monkeypatch.setattr(base, "_NMS_MATRIX", 512)
+        assert 0 < len(by_box) < 900 or iou == 1.0  # the crowd really is thinned
+
+
 def test_letterbox_keeps_aspect_and_maps_back() -> None:
     frame = np.full((576, 768, 3), 200, dtype=np.uint8)
     canvas, lb = letterbox(frame, (416, 416))
@@ -455,6 +473,37 @@ def test_resize_linear_matches_opencv_on_any_shape(frames: dict[int, np.ndarray]
         expected = cv2.resize(np.ascontiguousarray(frame), size, interpolation=cv2.INTER_LINEAR)
         assert out.shape == expected.shape and out.dtype == np.uint8, (frame.shape, size)
         assert np.abs(out.astype(int) - expected).max() <= 1, (frame.shape, size)
+
+
+def _bilinear_half_pixel(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """INTER_LINEAR in float64: half-pixel centres, edges replicated, no antialiasing (no OpenCV needed)."""
+    h, w = frame.shape[:2]
+
+    def taps(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        pos = np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0, n_in - 1)
+        lo = np.floor(pos).astype(int)
+        return lo, np.minimum(lo + 1, n_in - 1), pos - lo
+
+    y0, y1, fy = taps(h, size[1])
+    x0, x1, fx = taps(w, size[0])
+    f = frame.astype(np.float64)
+    rows = f[y0] * (1 - fy)[:, None, None] + f[y1] * fy[:, None, None]
+    return rows[:, x0] * (1 - fx)[None, :, None] + rows[:, x1] * fx[None, :, None]
+
+
+def test_resize_linear_samples_as_inter_linear_without_opencv(frames: dict[int, np.ndarray]) -> None:
+    """Where OpenCV is not installed too: within one grey level of the exact bilinear value everywhere, down
+    (vtest into the model) and up, and mostly equal to it rounded half up (OpenCV's fixed point rounds)."""
+    from detection.detectors.resize import resize_linear
+
+    rng = np.random.default_rng(3)
+    noise = rng.integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    for frame, size in ((frames[101], (448, 336)), (noise, (200, 90))):
+        out = resize_linear(frame, size).astype(int)
+        exact = _bilinear_half_pixel(frame, size)
+        assert out.shape == exact.shape
+        assert np.abs(out - exact).max() < 1.0, size
+        assert (out == np.floor(exact + 0.5)).mean() > 0.9, size
 
 
 def test_to_bgr_conversions() -> None:

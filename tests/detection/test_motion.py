@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from detection.motion import MotionConfig, MotionGate, changed_fraction, small_gray
+from detection.motion import MotionConfig, MotionGate, blur5, changed_fraction, small_gray
 from detection.video import VideoReader
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -63,3 +63,24 @@ def test_helpers() -> None:
     assert changed_fraction(small, small, 20) == 0.0
     assert changed_fraction(small, small + 50, 20) == 1.0
     assert changed_fraction(small, small[:10], 20) == 1.0  # a size change (new stream) is all change
+
+
+def test_blur5_is_opencvs_5x5_gaussian() -> None:
+    """Exact: the binomial kernel's integer sum over 256, rounded half up, borders reflected (dcb|abcd)."""
+    rng = np.random.default_rng(5)
+    gray = rng.integers(0, 256, (9, 11), dtype=np.uint8)
+    k = np.array([1, 4, 6, 4, 1])
+    padded = np.pad(gray.astype(np.int64), 2, mode="reflect")
+    expected = np.empty(gray.shape, np.int64)
+    for y in range(gray.shape[0]):
+        for x in range(gray.shape[1]):
+            expected[y, x] = (k @ padded[y:y + 5, x:x + 5] @ k + 128) // 256
+    assert blur5(gray).dtype == np.uint8
+    assert blur5(gray).tolist() == expected.tolist()
+    assert blur5(np.full((3, 3), 255, np.uint8)).tolist() == [[255] * 3] * 3  # no overflow at the top
+    try:
+        import cv2
+    except ImportError:  # OpenCV is a development tool: compared where installed
+        return
+    big = rng.integers(0, 256, (120, 160), dtype=np.uint8)
+    assert blur5(big).tolist() == cv2.GaussianBlur(big, (5, 5), 0).tolist()
