@@ -2,7 +2,7 @@
 
 Stream copy can only cut at keyframes, so the policy is asked once per keyframe. The agent decodes only
 keyframes (a keyframe every 1-4 s on IP cameras: about 1% of a core) and hands a small grayscale copy of
-each one here. A change after a still keyframe cuts the segment at once, so the frames where someone
+each one here. A change after ``settle_s`` of stillness cuts the segment at once, so the frames where someone
 appears reach the bucket within one keyframe interval, and then every keyframe starts a new segment for
 ``quick_s`` seconds; otherwise a segment lasts ``segment_s`` seconds. Change that goes on (people walking
 about, a swaying tree) does not keep cutting: each segment costs a PUT, an invocation and its outputs, and
