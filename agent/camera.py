@@ -21,7 +21,8 @@ import av
 import av.error
 import numpy as np
 
-from agent.segmenter import SegmentPolicy, small_copy
+from agent.offline import keyframe_small
+from agent.segmenter import SegmentPolicy
 from agent.settings import AgentSettings, CameraSource
 from agent.source import StreamError, StreamReader, TimedPacket
 from agent.spool import PART, Spool
@@ -59,7 +60,7 @@ class Thumbnailer:
             return None
         if not frames:
             return None
-        return small_copy(frames[-1].to_ndarray(format="gray"))
+        return keyframe_small(frames[-1])
 
 
 class SubStream:

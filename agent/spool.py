@@ -13,8 +13,11 @@ import os
 import threading
 from pathlib import Path
 
+from cloud.lifecycle import CAMERAS, QUIET
+
 log = logging.getLogger("corb.agent")
 PART = ".part"
+PREFIXES = (CAMERAS, QUIET)  # segments to analyse, still ones (see agent.segmenter)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -34,7 +37,7 @@ class Spool:
         self.dropped: list[str] = []
 
     def path_for(self, key: str) -> Path:
-        if not key.startswith(("cameras/", "quiet/")) or ".." in key.split("/"):
+        if not key.startswith(PREFIXES) or ".." in key.split("/"):
             raise ValueError(f"not a segment key: {key!r}")
         return self.root / key
 
@@ -68,7 +71,7 @@ class Spool:
         waits under its ``quiet/`` key."""
         with self._lock:
             keys = [p.relative_to(self.root).as_posix()
-                    for pattern in ("cameras/*/*.mkv", "quiet/*/*.mkv") for p in self.root.glob(pattern)]
+                    for prefix in PREFIXES for p in self.root.glob(f"{prefix}*/*.mkv")]
         return sorted(keys, key=lambda k: (k.rsplit("/", 1)[-1], k))
 
     def done(self, key: str) -> None:
