@@ -1,21 +1,26 @@
 """Read one camera stream with PyAV (FFmpeg): packets as the camera sent them, each with the wall-clock time
 it was captured.
 
-Capture time comes from the stream where it can: an RTSP camera's RTCP sender reports map its RTP clock to
-the camera's wall clock (FFmpeg exposes the mapping as ``start_time_realtime``, the wall-clock time of PTS
-0); a connection's first packets wait for the first sender report (up to ``RTCP_WAIT_S``), so that one
-connection is timed by one clock. Sources without RTCP (HTTP MJPEG or HLS, an RTSP camera that sends no
-sender report) use the earliest arrival: a packet cannot arrive before it was captured, so the smallest
-``arrival - media time`` seen so far, less the source's known buffering delay (``jitter_s``), bounds the
-capture clock from above and tightens as packets arrive, by at most ``ARRIVAL_SLACK_S`` (a source that
-keeps arriving faster than real time, such as a recorded HLS playlist, is played at its own rate instead).
-A file (``file://`` or a path) is played at its own frame rate, its first frame captured when opened.
+Capture time comes from the stream where it can: an RTSP camera's RTCP sender reports map its RTP clock to the
+camera's wall clock (FFmpeg exposes the mapping as ``start_time_realtime``, the wall-clock time of PTS 0); a
+connection's first packets wait for the first sender report (up to ``RTCP_WAIT_S``), so that one connection is
+timed by one clock. The camera's clock is trusted for the spacing of frames, not for where they sit in time: a
+camera without NTP is often off by minutes, and a capture time after the packet's arrival is impossible, so
+the camera's clock is shifted (once per connection, then tightened) whenever it runs ahead of this machine's,
+or behind it by more than ``MAX_CAMERA_LAG_S`` (no live stream lags that much); a shift of more than a second
+is logged, since the camera's clock wants setting. Sources without RTCP (HTTP MJPEG or HLS, an RTSP camera
+that sends no sender report) use the earliest arrival: a packet cannot arrive before it was captured, so the
+smallest ``arrival - media time`` seen so far, less the source's known buffering delay (``jitter_s``), bounds
+the capture clock from above and tightens as packets arrive, by at most ``ARRIVAL_SLACK_S`` (a source that
+keeps arriving faster than real time, such as a recorded HLS playlist, is played at its own rate instead). A
+file (``file://`` or a path) is played at its own frame rate, its first frame captured when opened.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,8 +32,11 @@ import av.error
 
 from agent.redact import redact_url
 
+log = logging.getLogger(__name__)
+
 RTCP_WAIT_S = 3.0  # media seconds an RTSP stream may take to send its first RTCP sender report
 ARRIVAL_SLACK_S = 1.0  # how far the earliest-arrival clock may move back from the first packet's
+MAX_CAMERA_LAG_S = 30.0  # a camera clock further behind than this is wrong, not a slow network
 
 
 class StreamError(Exception):
@@ -114,6 +122,7 @@ class StreamReader:
         self.time_base: Fraction = self.stream.time_base or Fraction(1, 90000)
         self._offset: float | None = None  # capture = media time + offset (arrival-based sources)
         self._first_offset = 0.0
+        self._skew: float | None = None  # camera clock - this machine's (RTCP), once corrected
         self._opened = time.time()
         self.clock = "rtcp" if url.startswith(("rtsp://", "rtsps://")) else "file" if self.file else "arrival"
 
@@ -133,9 +142,10 @@ class StreamReader:
         realtime = self.container.start_time_realtime if self.clock == "rtcp" else None
         if self.clock == "rtcp" and not realtime:  # no sender report within RTCP_WAIT_S: arrival from now on
             self.clock = "arrival"
-        if realtime:  # RTCP: the camera's own clock
+        if realtime:  # RTCP: the camera's own clock, kept no later than arrival
             start = self.stream.start_time or 0
-            return realtime / 1e6 + media_s - float(start * self.time_base)
+            camera = realtime / 1e6 + media_s - float(start * self.time_base)
+            return camera - self._correct(camera - arrival)
         if self.clock == "file":
             if self._offset is None:
                 self._offset = self._opened - media_s
@@ -153,6 +163,18 @@ class StreamReader:
         if wall > time.time():
             time.sleep(wall - time.time())
         return wall
+
+    def _correct(self, ahead: float) -> float:
+        """The shift for a camera clock ``ahead`` s of this packet's arrival (negative: behind)."""
+        if self._skew is None:
+            self._skew = ahead if ahead > 0 or ahead < -MAX_CAMERA_LAG_S else 0.0
+            if abs(self._skew) > 1.0:
+                log.warning("%s: the camera's clock is %.1f s %s this machine's; capture times follow this "
+                            "machine's clock (set the camera's time server)", redact_url(self.url),
+                            abs(self._skew), "ahead of" if self._skew > 0 else "behind")
+        elif ahead > self._skew:  # still after arrival: the camera's clock gained, or this one was set back
+            self._skew = ahead
+        return self._skew
 
     def packets(self) -> Iterator[TimedPacket]:
         """Packets of the video track; ends when the stream does; ``StreamError`` if reading fails."""

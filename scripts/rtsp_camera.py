@@ -5,14 +5,15 @@ Used by the live-video tests, ``bench/latency.py`` and the demo. It runs on Debi
 GStreamer's bindings (``python3-gi``, ``gir1.2-gst-rtsp-server-1.0``); start it as a subprocess:
 
     /usr/bin/python3 scripts/rtsp_camera.py FEED.mkv [--port 0] [--path /lobby] [--user U --password P]
-        [--sub-feed SUB.mkv [--sub-path /lobby_sub]]
+        [--sub-feed SUB.mkv [--sub-path /lobby_sub]] [--clock-offset S]
 
 The file is served by stream copy (no re-encoding), paced at its own frame rate, and every client sees the
 same instant (a shared media, as a real camera). Make feeds with ``scripts/camera_feed.py``: H.264 without
 B-frames and with a fixed GOP, as IP cameras send it. When the feed ends, its clients see the stream end (as
 after a camera reboot) and the next connection starts it from the beginning. ``--sub-feed`` adds a second
-mount with a camera's low-resolution sub-stream. It prints one line per mount when ready, then one line each
-time a feed starts playing:
+mount with a camera's low-resolution sub-stream; ``--clock-offset`` sets the camera's clock (its RTCP sender
+reports) that far from this machine's, as a camera without a time server. It prints one line per mount when
+ready, then one line each time a feed starts playing:
 
     serving rtsp://127.0.0.1:PORT/PATH
     playing /PATH 1764478800.123456    (wall-clock time of the feed's first frame, Unix seconds)
@@ -41,7 +42,19 @@ def _launch_line(feed: Path) -> str:
             f'! rtph264pay name=pay0 pt=96 config-interval=-1 )')
 
 
-def _factory(path: str, feed: Path) -> GstRtspServer.RTSPMediaFactory:
+NTP_EPOCH_S = 2208988800  # 1900-01-01 to 1970-01-01: RTCP's clock starts in 1900
+
+
+def _camera_clock(offset_s: float) -> Gst.Clock:
+    """This machine's wall clock, shifted by ``offset_s``, on RTCP's 1900 epoch: a camera's own clock."""
+    clock = Gst.SystemClock()
+    clock.set_property("clock-type", Gst.ClockType.REALTIME)
+    internal = clock.get_internal_time()
+    clock.set_calibration(internal, internal + int((NTP_EPOCH_S + offset_s) * Gst.SECOND), 1, 1)
+    return clock
+
+
+def _factory(path: str, feed: Path, clock_offset_s: float | None = None) -> GstRtspServer.RTSPMediaFactory:
     factory = GstRtspServer.RTSPMediaFactory()
     factory.set_launch(_launch_line(feed))
     factory.set_shared(True)  # every client sees the same instant, as with a real camera
@@ -51,6 +64,16 @@ def _factory(path: str, feed: Path) -> GstRtspServer.RTSPMediaFactory:
             if state == Gst.State.PLAYING:
                 print(f"playing {path} {time.time():.6f}", flush=True)
         media.connect("new-state", on_new_state)
+        if clock_offset_s is not None:
+            # The sender reports carry the camera's clock (the pipeline's), not this machine's.
+            media.set_clock(_camera_clock(clock_offset_s))
+
+            def on_prepared(_media: GstRtspServer.RTSPMedia) -> None:
+                def set_source(element: Gst.Element) -> None:
+                    if element.get_factory() and element.get_factory().get_name() == "rtpbin":
+                        element.set_property("ntp-time-source", "clock-time")
+                media.get_element().get_parent().iterate_elements().foreach(set_source)
+            media.connect("prepared", on_prepared)
 
     factory.connect("media-configure", on_media_configure)
     return factory
@@ -66,6 +89,8 @@ def main() -> int:
     parser.add_argument("--password")
     parser.add_argument("--sub-feed", type=Path, help="a sub-stream feed, served at --sub-path")
     parser.add_argument("--sub-path", help="default: PATH_sub")
+    parser.add_argument("--clock-offset", type=float, metavar="S",
+                        help="the camera's clock is S seconds ahead of this machine's (negative: behind)")
     args = parser.parse_args()
     mounts = {args.path: args.feed}
     if args.sub_feed:
@@ -78,7 +103,7 @@ def main() -> int:
     server = GstRtspServer.RTSPServer()
     server.set_address(args.host)
     server.set_service(str(args.port))
-    factories = {path: _factory(path, feed) for path, feed in mounts.items()}
+    factories = {path: _factory(path, feed, args.clock_offset) for path, feed in mounts.items()}
 
     if args.user:
         if not args.password:

@@ -30,9 +30,11 @@ class RtspCamera:
     """A running RTSP server; ``urls`` are its mounts, ``playing`` the wall-clock starts it reported."""
 
     def __init__(self, feed: Path, *, port: int = 0, user: str | None = None, password: str | None = None,
-                 sub: bool = True) -> None:
+                 sub: bool = True, clock_offset: float | None = None) -> None:
         cmd = [SYSTEM_PYTHON, str(ROOT / "scripts/rtsp_camera.py"), str(feed), "--port", str(port),
                "--path", "/cam"]
+        if clock_offset is not None:
+            cmd += ["--clock-offset", str(clock_offset)]
         if user:
             cmd += ["--user", user, "--password", password or ""]
         if sub:

@@ -259,6 +259,32 @@ def test_a_file_source_is_played_at_its_own_rate(feed: Path, bucket: FolderBucke
     assert 40 <= len(info["tracks"][0]["times"]) <= 50
 
 
+@pytest.mark.parametrize("offset", [600.0, -3600.0])
+def test_a_camera_whose_clock_is_off_is_timed_by_this_machine(
+        feed: Path, bucket: FolderBucket, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+        offset: float) -> None:
+    """A camera without a time server: its sender reports say 10 min ahead, or an hour behind. Segment
+    names, camera health and `status` go by capture time, so it follows this machine's clock; a warning
+    says the camera's clock wants setting."""
+    cam = RtspCamera(feed, sub=False, clock_offset=offset)
+    caplog.set_level(logging.WARNING, logger="agent.source")
+    started = time.time()
+    agent = run_agent([CameraSource("lobby", cam.url())], settings(tmp_path), bucket)
+    try:
+        keys = wait_until(lambda: (k := segment_keys(bucket.root, "lobby"))[1:] and k, 20)
+        arrived = time.time()
+    finally:
+        agent.stop()
+        cam.stop(kill=True)
+    starts = [start_time_from_name(k).timestamp() for k in keys]
+    assert started - 2 < starts[0] < starts[1] < arrived, (started, starts, arrived)
+    gap = starts[1] - starts[0]  # whole GOPs of 1 s: the camera's clock still spaces the frames
+    assert gap >= 1.5 and abs(gap - round(gap)) < 0.02, gap
+    warning = re.search(r"the camera's clock is ([\d.]+) s (ahead of|behind) this machine's", caplog.text)
+    assert warning, caplog.text
+    assert abs(float(warning[1]) - abs(offset)) < 5 and (warning[2] == "ahead of") == (offset > 0)
+
+
 def test_a_stalled_camera_is_noticed_and_reconnected(feed: Path, bucket: FolderBucket,
                                                      tmp_path: Path) -> None:
     cam = RtspCamera(feed, sub=False)
@@ -292,6 +318,7 @@ def test_update_restarts_only_the_cameras_that_changed(camera: RtspCamera, bucke
         wait_until(lambda: all(segment_keys(bucket.root, s.slug) for s in (steady, edited, removed)), 20)
         lobby = next(c for c in agent.cameras if c.slug == "lobby")
         garage = next(c for c in agent.cameras if c.slug == "garage")
+        yard_camera = next(c for c in agent.cameras if c.slug == "yard")
         changed = CameraSource("garage", url, camera.url(sub=True, user="admin", password="s3cret"))
         updated = time.time()
         assert agent.update([steady, changed]) == (["garage"], ["yard"])
@@ -305,6 +332,9 @@ def test_update_restarts_only_the_cameras_that_changed(camera: RtspCamera, bucke
         assert wait_for_state(bucket.root, "yard", "stopped", 5)["error"] == REMOVED
     finally:
         agent.stop()
-    # Nothing recorded after it was removed (the segment it was writing is closed and uploaded, as at a stop).
-    yard = segment_keys(bucket.root, "yard")
-    assert yard and all(start_time_from_name(k).timestamp() < updated for k in yard), (updated, yard)
+    # Nothing recorded after it was removed: the segments it made are the ones uploaded (the one it was
+    # writing closed and uploaded, as at a stop), and they began before the update.
+    assert yard_camera.segments and not yard_camera.thread.is_alive()
+    made = sorted(s.key for s in yard_camera.segments)
+    assert segment_keys(bucket.root, "yard") == made
+    assert all(start_time_from_name(k).timestamp() < updated for k in made), (updated, made)
