@@ -23,6 +23,7 @@ import numpy as np
 from cloud.camera_settings import Zone, contains, format_zone
 from detection.annotate import MMS_MAX_BYTES, frame_rank, snapshot
 from detection.detectors import Detector, load_detector
+from detection.detectors.base import DEFAULT_INPUT_SIZE
 from detection.motion import MotionGate
 from detection.tracking import Tracker, TrackerConfig, Tracking
 from detection.video import DEFAULT_ANALYSIS_FPS, Limits, VideoReader, decode_frame_at, prefetch
@@ -196,7 +197,11 @@ def analyse(
     Raises :class:`detection.video.VideoError` for anything that is not a decodable video.
     """
     t_start = time.perf_counter()
-    reader = VideoReader(path, fps=fps, every_frame=every_frame, limits=limits, name=name)  # fails fast
+    # The detector's input decides which track it is given (see VideoReader's ``sub_min``); the video is
+    # opened first, so that a bad object fails before a model loads.
+    sub_min = getattr(detector, "input_size", None) if detector is not None else DEFAULT_INPUT_SIZE
+    reader = VideoReader(path, fps=fps, every_frame=every_frame, limits=limits, name=name,
+                         sub_min=sub_min)  # fails fast
     detector = detector or default_detector()
     gate = MotionGate() if (not every_frame if motion is None else motion) else None
     if tracker_config is None:

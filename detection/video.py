@@ -136,6 +136,12 @@ def video_tracks(container: av.container.InputContainer) -> tuple[av.video.strea
     return main, (sub if sub is not main else None)
 
 
+def _holds(stream: av.video.stream.VideoStream, size: tuple[int, int]) -> bool:
+    """True if ``stream``'s frames fill a ``size`` (w, h) input without being enlarged."""
+    ctx = stream.codec_context
+    return (ctx.width or 0) >= size[0] or (ctx.height or 0) >= size[1]
+
+
 def open_video(path: str | Path, name: str | None = None, *,
                stream_copy: bool = False) -> av.container.InputContainer:
     """Open a video file for reading, probing it as little as it needs (see ``_HEADER_PROBE``).
@@ -197,12 +203,16 @@ class VideoReader:
     ``fps``: analysis rate in frames per second of container time; ``every_frame`` analyses all of them.
     ``skip_static``: decode only keyframes where nothing changes (default: on when sampling).
     ``track``: ``"auto"`` analyses the sub-stream when there is one, ``"main"`` always the main track.
+    ``sub_min``: the detector's input (w, h): a sub-stream smaller than it on both sides is not analysed,
+    since the detector would enlarge it and see less than the main stream gives it (a 320x180 or CIF
+    sub-stream on a 1080p camera would cost people far away their detection).
     ``name``: how errors name the object (the bucket key, not a temp file).
     """
 
     def __init__(self, path: str | Path, *, fps: float = DEFAULT_ANALYSIS_FPS, every_frame: bool = False,
                  limits: Limits = Limits(), name: str | None = None, skip_static: bool | None = None,
-                 track: str = "auto", motion: MotionConfig = _MOTION) -> None:
+                 track: str = "auto", motion: MotionConfig = _MOTION,
+                 sub_min: tuple[int, int] | None = None) -> None:
         self.path = Path(path)
         self.name = name or str(path)
         if not every_frame and not (fps > 0 and math.isfinite(fps)):
@@ -231,6 +241,8 @@ class VideoReader:
             self.close()
             raise VideoError(f"{self.name}: no video track (not a video, or an audio-only file)") from None
         self._main = main
+        if sub is not None and sub_min is not None and not _holds(sub, sub_min):
+            sub = None
         self._stream = sub if (sub is not None and track == "auto") else main
         declared_s = (self._container.duration or 0) / 1e6
         self.info = _info(self.name, main, declared_s)  # the camera's main stream: what the payload reports

@@ -7,13 +7,13 @@ GStreamer's bindings (``python3-gi``, ``gir1.2-gst-rtsp-server-1.0``); start it 
     /usr/bin/python3 scripts/rtsp_camera.py FEED.mkv [--port 0] [--path /lobby] [--user U --password P]
         [--sub-feed SUB.mkv [--sub-path /lobby_sub]] [--clock-offset S]
 
-The file is served by stream copy (no re-encoding), paced at its own frame rate, and every client sees the
-same instant (a shared media, as a real camera). Make feeds with ``scripts/camera_feed.py``: H.264 without
-B-frames and with a fixed GOP, as IP cameras send it. When the feed ends, its clients see the stream end (as
-after a camera reboot) and the next connection starts it from the beginning. ``--sub-feed`` adds a second
-mount with a camera's low-resolution sub-stream; ``--clock-offset`` sets the camera's clock (its RTCP sender
-reports) that far from this machine's, as a camera without a time server. It prints one line per mount when
-ready, then one line each time a feed starts playing:
+The file (H.264 or H.265) is served by stream copy (no re-encoding), paced at its own frame rate, and every
+client sees the same instant (a shared media, as a real camera). Make feeds with ``scripts/camera_feed.py``:
+H.264 or H.265 without B-frames and with a fixed GOP, as IP cameras send it. When the feed ends, its clients
+see the stream end (as after a camera reboot) and the next connection starts it from the beginning.
+``--sub-feed`` adds a second mount with a camera's low-resolution sub-stream; ``--clock-offset`` sets the
+camera's clock (its RTCP sender reports) that far from this machine's, as a camera without a time server. It
+prints one line per mount when ready, then one line each time a feed starts playing:
 
     serving rtsp://127.0.0.1:PORT/PATH
     playing /PATH 1764478800.123456    (wall-clock time of the feed's first frame, Unix seconds)
@@ -36,10 +36,17 @@ gi.require_version("GstRtspServer", "1.0")
 from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
 
 
+def _codec(feed: Path) -> str:
+    """``h264`` or ``h265``: the Matroska CodecID near the start of the file says which."""
+    head = feed.read_bytes()[:1 << 16] if feed.stat().st_size < 1 << 16 else feed.open("rb").read(1 << 16)
+    return "h265" if b"V_MPEGH/ISO/HEVC" in head else "h264"
+
+
 def _launch_line(feed: Path) -> str:
     location = str(feed.resolve()).replace('"', '\\"')
-    return (f'( filesrc location="{location}" ! matroskademux ! h264parse config-interval=-1 '
-            f'! rtph264pay name=pay0 pt=96 config-interval=-1 )')
+    codec = _codec(feed)
+    return (f'( filesrc location="{location}" ! matroskademux ! {codec}parse config-interval=-1 '
+            f'! rtp{codec}pay name=pay0 pt=96 config-interval=-1 )')
 
 
 NTP_EPOCH_S = 2208988800  # 1900-01-01 to 1970-01-01: RTCP's clock starts in 1900

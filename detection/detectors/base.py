@@ -25,6 +25,9 @@ the 416x416 letterbox (scale 0.542) in AP50 (0.921 vs 0.913) at about 10% less c
 no AP for their cost (see detection/models/PROVENANCE.md).
 """
 
+DEFAULT_INPUT_SIZE = (448, 352)
+"""The default model's input (w, h), known without loading it (which track to analyse depends on it)."""
+
 
 LOWER_HEIGHTS = {"nanodet-m-448x352": (256,)}
 """Lower input heights a shipped model also runs at: a 16:9 frame (448 x 252 at the model's scale) goes

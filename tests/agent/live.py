@@ -18,11 +18,12 @@ ROOT = Path(__file__).resolve().parents[2]
 SYSTEM_PYTHON = "/usr/bin/python3"
 
 
-def make_feed(out: Path, scenes: str = "empty:4 people:6") -> Path:
-    """A 640x360 15 fps feed, a keyframe every second, with a 320x180 sub-stream (``out.sub.mkv``)."""
+def make_feed(out: Path, scenes: str = "empty:4 people:6", codec: str = "h264",
+              sub_size: str = "320x180") -> Path:
+    """A 640x360 15 fps feed, a keyframe every second, with a sub-stream (``out.sub.mkv``)."""
     subprocess.run([sys.executable, str(ROOT / "scripts/camera_feed.py"), str(out), "--scenes", scenes,
-                    "--size", "640x360", "--gop", "15", "--bitrate", "600k", "--sub-size", "320x180",
-                    "--sub-bitrate", "150k"], check=True, capture_output=True)
+                    "--size", "640x360", "--gop", "15", "--bitrate", "600k", "--sub-size", sub_size,
+                    "--sub-bitrate", "150k", "--codec", codec], check=True, capture_output=True)
     return out
 
 

@@ -285,6 +285,49 @@ def test_a_camera_whose_clock_is_off_is_timed_by_this_machine(
     assert abs(float(warning[1]) - abs(offset)) < 5 and (warning[2] == "ahead of") == (offset > 0)
 
 
+def test_an_h265_camera_is_recorded_by_stream_copy_and_analysed(bucket: FolderBucket, tmp_path: Path) -> None:
+    """Many cameras send H.265 by default: its segments are copied as they come (both tracks H.265) and the
+    detection function analyses them as it does H.264: nobody in the empty scene, people in theirs, the
+    footage kept and the sub-stream of the empty scene's segment alone under quiet/."""
+    from cloud.events import s3_record
+    from detection.handler import handle_records
+
+    feed = make_feed(tmp_path / "feed265" / "feed.mkv", "empty:6 people:6", codec="h265", sub_size="480x270")
+    cam = RtspCamera(feed)
+    agent = run_agent([CameraSource("lobby", cam.url(), cam.url(sub=True))], settings(tmp_path), bucket)
+    try:  # the feed is empty for 6 s, then people for 6: wait for a segment that starts in the people part
+        wait_until(lambda: cam.playing and any(
+            start_time_from_name(k).timestamp() >= cam.playing[0][1] + 7.0
+            for k in segment_keys(bucket.root, "lobby")), 30)
+    finally:
+        agent.stop()
+        cam.stop(kill=True)
+    played = cam.playing[0][1]
+    seen = {}
+    for key in segment_keys(bucket.root, "lobby"):
+        tracks = describe(bucket.root / key)["tracks"]
+        start = start_time_from_name(key).timestamp() - played
+        if len(tracks) != 2 or len(tracks[0]["times"]) < 25 or not (0 <= start < 10):
+            continue  # a main-only first segment, the one cut short by the stop, or one from a replay
+        assert [t["codec"] for t in tracks] == ["hevc", "hevc"], tracks
+        info = bucket.head(key)
+        assert info is not None
+        record = s3_record(bucket.name, key, size=info.size, etag=info.etag, sequencer="0001")
+        payload = handle_records([record], bucket)
+        assert payload["kind"] == "segment_analysed", payload
+        assert payload["video"]["codec"] == "hevc" and payload["video"]["analysed_track"] == "sub"
+        seen[start] = payload
+    empty = [p for start, p in seen.items() if start + 2.0 <= 5.9]
+    people = [p for start, p in seen.items() if start >= 6.1]
+    assert empty and people, sorted(seen)
+    assert all(p["peak"] == 0 and "footage_key" not in p for p in empty)
+    assert all(p["quiet_key"].startswith("quiet/lobby/") for p in empty)
+    quiet = [describe(bucket.root / p["quiet_key"])["tracks"] for p in empty]
+    assert all([t["codec"] for t in q] == ["hevc"] for q in quiet), quiet
+    assert all(p["peak"] >= 2 and p["footage_key"].startswith("footage/lobby/") for p in people), [
+        (p["start_time"], p["peak"], p.get("footage_key")) for p in people]
+
+
 def test_a_stalled_camera_is_noticed_and_reconnected(feed: Path, bucket: FolderBucket,
                                                      tmp_path: Path) -> None:
     cam = RtspCamera(feed, sub=False)

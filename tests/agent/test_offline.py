@@ -21,8 +21,8 @@ DAY0 = datetime(2026, 11, 30, 10, 15, 2, 123000, tzinfo=UTC)
 @pytest.fixture(scope="module")
 def feed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("feed") / "feed.mkv"
-    make_feed(out, [("empty", 8.0), ("people", 4.0), ("empty", 6.0)], size="480x360", fps=10, gop=20,
-              bitrate="600k", sub_size="240x180", sub_bitrate="150k")
+    make_feed(out, [("empty", 8.0), ("people", 4.0), ("empty", 6.0)], size="640x480", fps=10, gop=20,
+              bitrate="600k", sub_size="448x336", sub_bitrate="150k")
     return out
 
 
@@ -76,11 +76,22 @@ def test_detection_analyses_the_sub_stream_and_draws_on_the_main_one(segments: l
     people = segments[1]
     result = analyse(people.path, camera="lobby", detector=detector)
     assert result.extra["video"]["analysed_track"] == "sub"
-    assert (result.width, result.height) == (480, 360) and result.extra["video"]["codec"] == "h264"
+    assert (result.width, result.height) == (640, 480) and result.extra["video"]["codec"] == "h264"
     assert result.peak >= 2
     picture = cv2.imdecode(np.frombuffer(result.snapshot_jpeg, np.uint8), cv2.IMREAD_COLOR)
-    assert picture.shape[1] == 480  # the main stream's frame (plus a caption bar), not the 240-wide sub
+    assert picture.shape[1] == 640  # the main stream's frame (plus a caption bar), not the 448-wide sub
     people_rows = result.mot[result.mot[:, 5] >= 0.5]
-    assert people_rows[:, 1].max() > 240  # boxes in main-stream pixels
+    assert people_rows[:, 1].max() > 448  # boxes in main-stream pixels
     static = analyse(segments[0].path, camera="lobby", detector=detector)
     assert static.peak == 0 and static.extra["video"]["gops_decoded"] <= 1
+
+
+def test_a_sub_stream_smaller_than_the_detector_input_leaves_it_the_main_stream(segments: list) -> None:
+    """A 320x180 or CIF sub-stream would be enlarged for the detector: the main stream shows it more."""
+    from detection.video import VideoReader
+
+    path = segments[1].path  # main 640x480, sub 448x336
+    for sub_min, uses_sub in ((None, True), ((448, 352), True), ((449, 337), False), ((1000, 300), True)):
+        with VideoReader(path, sub_min=sub_min) as reader:
+            assert reader.uses_substream is uses_sub, sub_min
+            assert reader.analysed.width == (448 if uses_sub else 640)
