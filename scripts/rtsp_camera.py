@@ -38,8 +38,8 @@ from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
 
 def _codec(feed: Path) -> str:
     """``h264`` or ``h265``: the Matroska CodecID near the start of the file says which."""
-    head = feed.read_bytes()[:1 << 16] if feed.stat().st_size < 1 << 16 else feed.open("rb").read(1 << 16)
-    return "h265" if b"V_MPEGH/ISO/HEVC" in head else "h264"
+    with feed.open("rb") as f:
+        return "h265" if b"V_MPEGH/ISO/HEVC" in f.read(1 << 16) else "h264"
 
 
 def _launch_line(feed: Path) -> str:
