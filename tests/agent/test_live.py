@@ -363,8 +363,8 @@ def test_update_restarts_only_the_cameras_that_changed(camera: RtspCamera, bucke
         garage = next(c for c in agent.cameras if c.slug == "garage")
         yard_camera = next(c for c in agent.cameras if c.slug == "yard")
         changed = CameraSource("garage", url, camera.url(sub=True, user="admin", password="s3cret"))
-        updated = time.time()
         assert agent.update([steady, changed]) == (["garage"], ["yard"])
+        removed_at = time.time()  # update() returns once the removed camera's thread has ended
         assert lobby in agent.cameras and lobby.thread.is_alive()  # never stopped
         assert garage not in agent.cameras and not garage.thread.is_alive()
         assert sorted(c.slug for c in agent.cameras) == ["garage", "lobby"]
@@ -376,8 +376,8 @@ def test_update_restarts_only_the_cameras_that_changed(camera: RtspCamera, bucke
     finally:
         agent.stop()
     # Nothing recorded after it was removed: the segments it made are the ones uploaded (the one it was
-    # writing closed and uploaded, as at a stop), and they began before the update.
+    # writing closed and uploaded, as at a stop), and they began before it was removed.
     assert yard_camera.segments and not yard_camera.thread.is_alive()
     made = sorted(s.key for s in yard_camera.segments)
     assert segment_keys(bucket.root, "yard") == made
-    assert all(start_time_from_name(k).timestamp() < updated for k in made), (updated, made)
+    assert all(start_time_from_name(k).timestamp() < removed_at for k in made), (removed_at, made)
