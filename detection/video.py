@@ -137,9 +137,12 @@ def video_tracks(container: av.container.InputContainer) -> tuple[av.video.strea
 
 
 def _holds(stream: av.video.stream.VideoStream, size: tuple[int, int]) -> bool:
-    """True if ``stream``'s frames fill a ``size`` (w, h) input without being enlarged."""
-    ctx = stream.codec_context
-    return (ctx.width or 0) >= size[0] or (ctx.height or 0) >= size[1]
+    """True if ``stream``'s frames fill a ``size`` (w, h) input without being enlarged (the letterbox's
+    scale, as the detector will use it, is at most 1)."""
+    from detection.detectors.base import letterbox_params
+
+    w, h = stream.codec_context.width or 0, stream.codec_context.height or 0
+    return w > 0 and h > 0 and letterbox_params((w, h), size).scale <= 1
 
 
 def open_video(path: str | Path, name: str | None = None, *,

@@ -109,6 +109,9 @@ def test_default_detector_satisfies_the_interface(default_detector: Detector) ->
     assert default_detector.name == f"{DEFAULT_MODEL}@litert"
     w, h = default_detector.input_size
     assert w % 32 == 0 and h % 32 == 0
+    from detection.detectors.base import DEFAULT_INPUT_SIZE  # known without loading: it must not drift
+
+    assert (w, h) == DEFAULT_INPUT_SIZE
 
 
 @pytest.mark.parametrize("model", [p.stem for p in SHIPPED])
