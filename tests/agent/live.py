@@ -60,6 +60,8 @@ class RtspCamera:
                     self._ready.set()
             elif parts[:1] == ["playing"]:
                 self.playing.append((parts[1], float(parts[2])))
+            else:  # GStreamer's own warnings: captured, and shown with a failing test
+                print(f"rtsp_camera.py: {line}", end="")
 
     @property
     def port(self) -> int:
