@@ -15,13 +15,14 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import av
 import av.error
-import numpy as np
 
 from agent.offline import keyframe_small
+from agent.people import PersonCheck
 from agent.segmenter import SegmentPolicy
 from agent.settings import AgentSettings, CameraSource
 from agent.source import StreamError, StreamReader, TimedPacket
@@ -41,7 +42,8 @@ def open_reader(url: str, settings: AgentSettings) -> StreamReader:
 
 
 class Thumbnailer:
-    """Decode keyframes only, to the policy's small grayscale copy (None when one does not decode)."""
+    """Decode keyframes only (None when one does not decode): the policy's small grayscale copy and the
+    person check are made from them."""
 
     def __init__(self, template: object) -> None:
         ctx = template.codec_context  # type: ignore[attr-defined]
@@ -51,16 +53,14 @@ class Thumbnailer:
         self.ctx.thread_count = 1
         self.ctx.flags |= av.codec.context.Flags.low_delay
 
-    def small(self, tp: TimedPacket) -> np.ndarray | None:
+    def frame(self, tp: TimedPacket) -> av.VideoFrame | None:
         try:
             packet = av.Packet(bytes(tp.packet))
             packet.pts, packet.dts, packet.time_base = tp.pts, tp.dts, tp.time_base
             frames = self.ctx.decode(packet)
         except (av.error.FFmpegError, ValueError):
             return None
-        if not frames:
-            return None
-        return keyframe_small(frames[-1])
+        return frames[-1] if frames else None
 
 
 class SubStream:
@@ -116,9 +116,10 @@ class Camera:
     """Records one camera until ``stop`` is set."""
 
     def __init__(self, source: CameraSource, settings: AgentSettings, spool: Spool, board: StatusBoard,
-                 stop: threading.Event, on_segment: Callable[[SegmentStats], None]) -> None:
+                 stop: threading.Event, on_segment: Callable[[SegmentStats], None],
+                 people: PersonCheck | None = None) -> None:
         self.source, self.settings, self.spool, self.board = source, settings, spool, board
-        self.stop, self.on_segment = stop, on_segment
+        self.stop, self.on_segment, self.people = stop, on_segment, people
         self.sub = SubStream(source.substream, settings, stop, source.slug) if source.substream else None
         self.thread = threading.Thread(target=self.run, name=f"agent-{source.slug}", daemon=True)
         self.segments: list[SegmentStats] = []
@@ -206,13 +207,16 @@ class Camera:
                     # next: detection reads the sub track, a segment without it costs a main-stream decode.
                     sub_ready = (writer is not None and sub_template is not None
                                  and sub_template is not writer_sub_template and bool(self._sub_gop))
-                    cut = policy.on_keyframe(tp.wall - first_wall, thumbs.small(tp), force=sub_ready)
+                    frame = thumbs.frame(tp)
+                    check = None if self.people is None else partial(self.people, frame)
+                    cut = policy.on_keyframe(tp.wall - first_wall, keyframe_small(frame) if frame else None,
+                                             force=sub_ready, people=check)
                 if writer is not None and sub_template is writer_sub_template:
                     for sp in sub_new:
                         writer.add_sub(sp)
                 if cut:
                     if writer is not None:
-                        self._finish(writer, first_of_connection=not made, still=policy.closed_still)
+                        self._finish(writer, first_of_connection=not made, quiet=policy.closed_quiet)
                         made = True
                     preroll = self._sub_gop if sub_template is not None else []
                     # The part file is named by the keyframe; the key may be earlier, by the pre-roll.
@@ -232,7 +236,7 @@ class Camera:
                 made = True
         return made
 
-    def _finish(self, writer: SegmentWriter, first_of_connection: bool, still: bool = False) -> None:
+    def _finish(self, writer: SegmentWriter, first_of_connection: bool, quiet: bool = False) -> None:
         try:
             stats = writer.close()
         except (av.error.FFmpegError, OSError) as exc:
@@ -242,7 +246,7 @@ class Camera:
         if stats.frames == 0:
             writer.path.unlink(missing_ok=True)
             return
-        path, key = (self._quiet(writer.path, stats.key) if still else None) or (writer.path, stats.key)
+        path, key = (self._quiet(writer.path, stats.key) if quiet else None) or (writer.path, stats.key)
         stats = replace(stats, key=key, size=path.stat().st_size)
         self.spool.commit(path, key)
         self.segments.append(stats)
@@ -255,9 +259,9 @@ class Camera:
         self.on_segment(stats)
 
     def _quiet(self, part: Path, key: str) -> tuple[Path, str] | None:
-        """A still segment's upload: its sub-stream alone (what detection keeps of a segment without
-        people), or the whole segment when it has none, under ``quiet/``; None (analyse it after all) when
-        the sub-stream cannot be taken out."""
+        """A quiet segment's upload (still, or nobody at its keyframes): its sub-stream alone (what
+        detection keeps of a segment without people), or the whole segment when it has none, under
+        ``quiet/``; None (analyse it after all) when the sub-stream cannot be taken out."""
         sub = part.with_name(part.name.removesuffix(PART) + ".sub" + PART)
         try:
             if sub_only(part, sub):

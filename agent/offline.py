@@ -16,12 +16,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import av
 import numpy as np
 
 from agent.segmenter import SegmentPolicy, small_copy
+
+if TYPE_CHECKING:
+    from agent.people import PersonCheck
 
 
 @dataclass(frozen=True)
@@ -30,7 +35,7 @@ class Segment:
     start: datetime  # UTC capture time of the file's PTS 0
     start_s: float  # the same, in seconds of the feed
     end_s: float  # the main track's end in the feed (the next cut)
-    still: bool = False  # the policy's ``closed_still``: the agent would put it under quiet/, unanalysed
+    quiet: bool = False  # the policy's ``closed_quiet``: the agent would put it under quiet/, unanalysed
 
 
 def segment_name(start: datetime) -> str:
@@ -88,9 +93,10 @@ class _Writer:
 
 
 def split(feed: str | Path, sub_feed: str | Path | None, policy: SegmentPolicy, out_dir: str | Path, *,
-          camera: str, start: datetime) -> list[Segment]:
+          camera: str, start: datetime, people: PersonCheck | None = None) -> list[Segment]:
     """Cut ``feed`` (and its sub-stream file, if any) into segment files in ``out_dir``; ``start`` is the
-    UTC capture time of the feed's time 0. Returns the segments in order."""
+    UTC capture time of the feed's time 0; ``people``: the agent's person check, if it runs one. Returns
+    the segments in order."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     inputs = [av.open(str(feed))] + ([av.open(str(sub_feed))] if sub_feed is not None else [])
@@ -112,11 +118,12 @@ def split(feed: str | Path, sub_feed: str | Path | None, policy: SegmentPolicy, 
             if packet.is_keyframe:
                 frames = list(main_ctx.decode(packet)) + list(main_ctx.decode(None))
                 main_ctx.flush_buffers()
-                small = keyframe_small(frames[0]) if frames else None
-                if policy.on_keyframe(t, small):
+                frame = frames[0] if frames else None
+                check = None if people is None else partial(people, frame)
+                if policy.on_keyframe(t, keyframe_small(frame) if frame else None, people=check):
                     if writer is not None:
                         segments.append(Segment(writer.close(), writer.start, writer.start_s, t,
-                                                policy.closed_still))
+                                                policy.closed_quiet))
                     lead = [p for p in preroll if _seconds(p) <= t] if preroll else []
                     first = min([t] + [_seconds(p) for p in lead[:1]])
                     writer = _Writer(out, start + timedelta(seconds=first), first, camera, templates)

@@ -14,6 +14,7 @@ import threading
 import time
 
 from agent.camera import Camera
+from agent.people import load_person_check
 from agent.settings import AgentSettings, CameraSource
 from agent.spool import Spool
 from agent.status import StatusBoard
@@ -35,6 +36,7 @@ class Agent:
         self.cameras: list[Camera] = []
         self._stops: dict[str, threading.Event] = {}  # per camera, so one can stop alone
         self._started = False
+        self.people = load_person_check() if settings.person_check else None  # shared by all cameras
         for source in sources:
             self._add(source)
         self._upload_stop = threading.Event()
@@ -50,7 +52,7 @@ class Agent:
             board = self.boards[source.slug] = StatusBoard(source.slug, time.time())
             self.uploader.boards = list(self.boards.values())  # a new list: the uploader may be iterating
         stop = self._stops[source.slug] = threading.Event()
-        camera = Camera(source, self.settings, self.spool, board, stop, self._segment)
+        camera = Camera(source, self.settings, self.spool, board, stop, self._segment, self.people)
         self.cameras.append(camera)
         return camera
 

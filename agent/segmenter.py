@@ -7,12 +7,18 @@ appears reach the bucket within one keyframe interval, and then every keyframe s
 ``quick_s`` seconds; otherwise a segment lasts ``segment_s`` seconds. Change that goes on (people walking
 about, a swaying tree) does not keep cutting: each segment costs a PUT, an invocation and its outputs, and
 2-s segments all day would cost more than everything else together (the cost issue). An appearance after
-a still moment is what an alert is about, and that is what is cut quickly. Pure: no I/O, no clock; the
-offline splitter used by the benchmarks and the live agent share it.
+a still moment is what an alert is about, and that is what is cut quickly.
+
+With the agent's person check (``agent.people``: the detection model on changed keyframes), "someone" is
+what decides instead of "something": a swaying tree or a lighting change neither cuts nor is sent for
+analysis, a person seen after ``settle_s`` without anyone is an appearance, and a segment with nobody at
+any of its keyframes goes to ``quiet/`` unanalysed like a still one. Pure: no I/O, no clock; the offline
+splitter used by the benchmarks and the live agent share it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -87,29 +93,42 @@ class SegmentPolicy:
         self._moving = False  # the previous keyframe showed a change
         self._moved_at = float("-inf")  # the last keyframe that showed one
         self._still = False  # every keyframe of the current segment so far matched the one before
+        self._seen: bool | None = None  # the person check's word on the latest keyframe (None: no check)
+        self._seen_at = float("-inf")  # the last keyframe where it saw someone
+        self._anyone = True  # someone was seen at a keyframe of the current segment (or it is unknown)
         self._analysed_at = float("-inf")  # when the last segment sent for analysis ended
-        self.closed_still = False  # the segment the last cut ended was still and may skip analysis
+        self.closed_quiet = False  # the segment the last cut ended may skip analysis: it goes to quiet/
 
     @property
     def quick(self) -> bool:
         """True while recent change keeps segments short."""
         return self._start is not None and self._start < self._quick_until
 
-    def on_keyframe(self, t: float, small: np.ndarray | None, force: bool = False) -> bool:
+    def on_keyframe(self, t: float, small: np.ndarray | None, force: bool = False,
+                    people: Callable[[], bool] | None = None) -> bool:
         """``small``: the keyframe's small grayscale copy (None when it could not be decoded); ``force``:
-        the caller must cut here (the count towards ``segment_s`` restarts)."""
+        the caller must cut here (the count towards ``segment_s`` restarts); ``people``: the agent's person
+        check on this keyframe (``agent.people``), asked only when the keyframe changed (an unchanged one
+        shows whom the last one showed). Without it, change alone decides, as detection's motion test
+        would."""
         s = self.settings
         compared = small is not None and self._previous is not None and self._previous.shape == small.shape
         unchanged = compared and not changed(self._previous, small, s)
         moved = compared and appeared(self._previous, small, s)
         if small is not None:
             self._previous = small
+        if people is not None and (self._seen is None or not unchanged):
+            self._seen = bool(people())
         in_quick = t < self._quick_until  # a segment ending here was cut short for an appearance
-        # change after stillness: an appearance, cut at once
-        started = moved and not self._moving and t - self._moved_at > s.settle_s
+        if self._seen is None:  # change after stillness: an appearance, cut at once
+            started = moved and not self._moving and t - self._moved_at > s.settle_s
+        else:  # someone seen after settle_s without anyone: an appearance (a swaying tree is none)
+            started = self._seen and t - self._seen_at > s.settle_s
         self._moving = moved
         if moved:
             self._moved_at = t
+        if self._seen:
+            self._seen_at = t
         if started:
             self._quick_until = t + s.quick_s
         if self._start is None:
@@ -119,14 +138,19 @@ class SegmentPolicy:
         else:
             cut = force or started or t < self._quick_until or t - self._start >= s.segment_s - 1e-6
         still = self._still and unchanged  # this keyframe ends the current segment's frames
+        # Nobody at any keyframe, this one included (someone seen here may have walked in during the last
+        # GOP; someone seen at the first may have left): nothing for detection to count.
+        empty = self._seen is False and not self._anyone
         if cut:
             first = self._start is None
-            self.closed_still = (not first and still and not in_quick and s.recheck_s > 0
+            self.closed_quiet = (not first and (still or empty) and not in_quick and s.recheck_s > 0
                                  and t - self._analysed_at < s.recheck_s)
-            if not first and not self.closed_still:
+            if not first and not self.closed_quiet:
                 self._analysed_at = t
             self._start = t
             self._still = not first  # the first segment of a connection is always analysed
+            self._anyone = self._seen is not False
         else:
             self._still = still
+            self._anyone = self._anyone or self._seen is not False
         return cut

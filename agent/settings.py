@@ -5,6 +5,7 @@ Config file (JSON, or TOML with ``[[cameras]]`` tables); every key but ``cameras
 overrides the environment::
 
     {"segment_s": 60, "quick_s": 4, "recheck_s": 300, "spool": "/var/lib/corb/spool", "spool_mb": 2048,
+     "person_check": true,
      "cameras": [{"slug": "lobby", "stream": "rtsp://user:pass@10.0.0.5/main",
                   "substream": "rtsp://user:pass@10.0.0.5/sub"}]}
 """
@@ -34,7 +35,9 @@ ENV = {
     "CORB_AGENT_SPOOL_MB": ("spool_mb", float),
     "CORB_AGENT_STALL_SECONDS": ("stall_s", float),
     "CORB_AGENT_JITTER_SECONDS": ("jitter_s", float),
+    "CORB_AGENT_PERSON_CHECK": ("person_check", str),
 }
+FALSE, TRUE = ("0", "false", "no", "off"), ("1", "true", "yes", "on")
 
 
 class ConfigError(ValueError):
@@ -64,6 +67,7 @@ class AgentSettings:
     min_cut_s: float = 1.0  # all-intra streams (MJPEG): a cut at most this often
     backoff_s: tuple[float, float] = (1.0, 30.0)  # reconnect delays: first, most
     open_timeout_s: float = 10.0
+    person_check: bool = True  # the detection model on changed keyframes (agent.people); off: change decides
 
     def with_values(self, values: Mapping[str, Any]) -> AgentSettings:
         """These settings with ``values`` (config-file / environment names) applied, checked."""
@@ -80,11 +84,22 @@ class AgentSettings:
             for name in ("stall_s", "jitter_s"):
                 if name in values:
                     out = replace(out, **{name: float(values[name])})
+            if "person_check" in values:
+                out = replace(out, person_check=_flag(values["person_check"]))
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"bad setting: {exc}") from exc
         if out.spool_cap_bytes <= 0 or out.stall_s <= 0 or out.jitter_s < 0:
             raise ConfigError("spool_mb and stall_s must be positive, jitter_s not negative")
         return out
+
+
+def _flag(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text not in FALSE + TRUE:
+        raise ValueError(f"person_check is on or off ({', '.join(TRUE)} / {', '.join(FALSE)}), got {value!r}")
+    return text in TRUE
 
 
 def check_stream_url(url: str) -> str:

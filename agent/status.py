@@ -1,7 +1,7 @@
 """The small status object the agent keeps per camera in the bucket: ``cameras/<slug>/agent.json``.
 
 Written when the camera's state changes (and once more when a connection's first segment is complete, so
-that its bitrate is known), and after each still segment is uploaded: a still segment goes to ``quiet/``
+that its bitrate is known), and after each quiet segment is uploaded: a quiet segment goes to ``quiet/``
 unanalysed, so no detection result says that video arrived, and ``video_until`` does (camera health counts
 it). The admin Cameras page and the offline SMS read it. Errors are redacted.
 """
@@ -78,7 +78,7 @@ class StatusBoard:
 
     def uploaded(self, key: str) -> bool:
         """``key`` is in the bucket: its video counts from now on. True (a new version, written next) for
-        a still segment under ``quiet/``, whose arrival nothing else tells the cloud."""
+        a quiet segment under ``quiet/``, whose arrival nothing else tells the cloud."""
         with self._lock:
             end = self._ends.pop(key, None)
             if end is None:

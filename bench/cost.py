@@ -14,7 +14,9 @@ Usage::
    last moments.
 2. **The segments the camera agent would write**: ``agent.offline.split`` with the agent's own policy
    (``agent.segmenter.SegmentSettings()`` defaults), stream copy, main + sub tracks, named per the layout.
-   A still one (the policy's ``closed_still``) goes where the agent puts it: its sub-stream under ``quiet/``,
+   The agent's person check runs as it does live (``agent.people``, on changed keyframes; its CPU is the
+   building's, reported apart from the bill). A quiet one (the policy's ``closed_quiet``: still, or nobody at
+   its keyframes) goes where the agent puts it: its sub-stream under ``quiet/``,
    one PUT plus the agent's status object, nothing invoked.
 3. **The real detection function** (``detection.handler.handle_records``) on each other segment, uploaded to a
    real folder bucket, in this process: CPU seconds (user + sys, ``resource.getrusage``, every thread),
@@ -88,8 +90,11 @@ class Measured:
     quiet_segments: int = 0  # segments without people whose sub-stream alone was kept under quiet/
     quiet_source_bytes: int = 0  # ... their size as uploaded
     quiet_bytes: int = 0  # ... and what was kept
-    still_segments: int = 0  # still segments: the agent put their sub-stream under quiet/, unanalysed
-    still_bytes: int = 0  # ... what it put there
+    skipped_segments: int = 0  # quiet segments: the agent put their sub-stream under quiet/, unanalysed
+    skipped_bytes: int = 0  # ... what it put there
+    check_calls: int = 0  # the agent's person check, over the whole feed (lead-in and tail too)
+    check_cpu_s: float = 0.0
+    feed_s: float = 0.0
     cpu_s: float = 0.0
     wall_s: float = 0.0
     puts: int = 0
@@ -152,17 +157,6 @@ def tree_clip(work: Path) -> Path:
     return out
 
 
-def light_clip(work: Path) -> Path:
-    """The empty scene with a lighting change: it dims over 12 s, stays dim, then the light comes back."""
-    out = work / "light.mkv"
-    if not out.exists():
-        subprocess.run(["ffmpeg", "-v", "error", "-y", "-stream_loop", "-1", "-t", "30", "-i",
-                        str(ROOT / "tests/data/empty-scene.mkv"), "-vf",
-                        "eq=brightness='if(lt(t,12),-0.3*t/12,if(lt(t,22),-0.3,0))':eval=frame",
-                        "-c:v", "libx264", "-qp", "10", "-an", str(out)], check=True)
-    return out
-
-
 Spans = list[tuple[str, float, float]]
 
 
@@ -171,12 +165,12 @@ def make_day(work: Path, minutes: int) -> tuple[Path, Path, Spans, tuple[float, 
     by the end of a block and followed by the start of one, as in a camera streaming all month: the
     window's first and last segments are cut as they would be there, not where the recording starts (the
     first segment of a connection is always analysed) and ends (cut short)."""
-    from scripts.camera_feed import make_feed
+    from scripts.camera_feed import light_clip, make_feed
 
     blocks = max(1, minutes // 10)
     scenes = BLOCK[-1:] + BLOCK * blocks + BLOCK[:1]
     feed = work / f"day-{blocks}.mkv"
-    sources = {"tree": tree_clip(work), "light": light_clip(work)}
+    sources = {"tree": tree_clip(work), "light": light_clip(work / "light.mkv")}
     if not (feed.exists() and feed.with_suffix(".sub.mkv").exists()):
         make_feed(feed, [(k, float(s)) for k, s in scenes], size="1920x1080", fps=15.0, gop=30,
                   bitrate="4M", sub_size="640x360", sub_bitrate="400k", sources=sources)
@@ -198,10 +192,12 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def run_day(work: Path, minutes: int) -> tuple[Measured, list[dict], list[tuple[str, float, float]]]:
+def run_day(work: Path, minutes: int, person_check: bool = True,
+            ) -> tuple[Measured, list[dict], list[tuple[str, float, float]]]:
     """Segments kept (``CORB_SEGMENT_DAYS`` > 0) with ``CORB_SEGMENT_STREAMS=sub``: the sub-stream copies
     are measured; ``bill`` takes them out again for the settings that do not make them."""
     from agent.offline import split
+    from agent.people import load_person_check
     from agent.segmenter import SegmentPolicy
     from cloud.bucket import FolderBucket
     from cloud.lifecycle import quiet_key
@@ -212,26 +208,29 @@ def run_day(work: Path, minutes: int) -> tuple[Measured, list[dict], list[tuple[
     seg_dir = work / "segments"
     shutil.rmtree(seg_dir, ignore_errors=True)
     day0 = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
-    segments = split(feed, sub, SegmentPolicy(), seg_dir, camera="lobby", start=day0)
+    people = load_person_check() if person_check else None
+    segments = split(feed, sub, SegmentPolicy(), seg_dir, camera="lobby", start=day0, people=people)
     bucket_dir = work / "bucket"
     shutil.rmtree(bucket_dir, ignore_errors=True)
     bucket = CountingBucket(FolderBucket(bucket_dir, name="bench"))
     function_detector()  # loaded once per warm Lambda: not charged to any segment
-    m = Measured(video_s=end - begin)
+    m = Measured(video_s=end - begin, feed_s=segments[-1].end_s if segments else 0.0)
+    if people is not None:
+        m.check_calls, m.check_cpu_s = people.calls, people.cpu_s
     results = []
     for seg in segments:
         key = f"cameras/lobby/{seg.path.name}"
         billed = begin < seg.end_s <= end + 1e-3  # lead-in and tail: analysed (alerts need them), not billed
-        if seg.still:  # what the agent does (agent.camera.Camera._quiet): nothing is invoked
+        if seg.quiet:  # what the agent does (agent.camera.Camera._quiet): nothing is invoked
             part = seg.path.with_name(seg.path.stem + ".sub.mkv")
             if not sub_only(seg.path, part):
                 part = seg.path
             results.append({"key": quiet_key(key), "start_s": seg.start_s, "end_s": seg.end_s,
-                            "bytes": part.stat().st_size, "still": True, "billed": billed})
+                            "bytes": part.stat().st_size, "quiet": True, "billed": billed})
             if not billed:
                 continue
-            m.still_segments += 1
-            m.still_bytes += bucket.inner.upload(part, quiet_key(key)).size  # + the status PUT: in bill
+            m.skipped_segments += 1
+            m.skipped_bytes += bucket.inner.upload(part, quiet_key(key)).size  # + the status PUT: in bill
             continue
         info = bucket.inner.upload(seg.path, key)  # the agent's PUT, counted below
         c0, w0, p0, g0, b0 = _cpu(), time.perf_counter(), bucket.puts, bucket.gets, bucket.written
@@ -299,7 +298,7 @@ def check(results: list[dict], spans: list[tuple[str, float, float]]) -> dict:
     alerts = []
     previous_last: int | None = None
     for r in results:
-        if r.get("still"):  # not analysed: the alerts handler never hears of it
+        if r.get("quiet"):  # not analysed: the alerts handler never hears of it
             continue
         if people_appeared(int(r["peak"]), previous_last):
             alerts.append(r)
@@ -323,7 +322,7 @@ def bill(m: Measured, *, segment_days: float, footage_days: float, retention_day
     """(item, arithmetic, dollars) per camera-month. ``streams``: ``CORB_SEGMENT_STREAMS``."""
     k = MONTH_S / m.video_s  # compressed day -> month
     seg_n = m.segments * k
-    still_n = m.still_segments * k  # the agent's PUT and its status object's, nothing invoked
+    still_n = m.skipped_segments * k  # the agent's PUT and its status object's, nothing invoked
     cpu = m.cpu_s * k
     quiet = segment_days > 0 and streams == "sub"  # else no sub-stream copies: their PUTs and bytes go
     quiet_written = m.quiet_bytes if quiet else 0
@@ -342,7 +341,7 @@ def bill(m: Measured, *, segment_days: float, footage_days: float, retention_day
                  - (m.quiet_source_bytes - m.quiet_bytes if quiet else 0)) * k
     people_bytes = m.footage_bytes * k
     raw_days = segment_days + LIFECYCLE_ROUNDING_DAYS if segment_days > 0 else 0.0
-    still_bytes = m.still_bytes * k
+    still_bytes = m.skipped_bytes * k
     still_days = max(1, segment_days) + LIFECYCLE_ROUNDING_DAYS  # quiet/'s rule: at least a day
     stored = (raw_bytes / MONTH_S * day * raw_days
               + still_bytes / MONTH_S * day * still_days
@@ -352,9 +351,9 @@ def bill(m: Measured, *, segment_days: float, footage_days: float, retention_day
     gets = m.gets * k
     events = 2 * seg_n
     rows = [
-        ("segments", f"{m.segments} analysed + {m.still_segments} still (the agent puts them under quiet/, "
-         f"unanalysed) in {m.video_s / 60:.0f} min of video -> x{k:,.0f} = {seg_n:,.0f} + {still_n:,.0f}"
-         " a month",
+        ("segments", f"{m.segments} analysed + {m.skipped_segments} quiet (the agent puts them under "
+         f"quiet/, unanalysed) in {m.video_s / 60:.0f} min of video -> x{k:,.0f} = {seg_n:,.0f}"
+         f" + {still_n:,.0f} a month",
          0.0),
         (f"detection Lambda ({arch}, {memory_mb} MB)",
          f"{m.cpu_s / m.video_s * 60:.3f} CPU-s per video minute measured -> {cpu:,.0f} CPU-s"
@@ -369,7 +368,7 @@ def bill(m: Measured, *, segment_days: float, footage_days: float, retention_day
         ("S3 storage",
          f"{'sub-stream of' if quiet else 'raw'} video without people "
          f"{raw_bytes / MONTH_S * day * gb_month:.1f} GB/day x {raw_days:g} d"
-         f" + still segments' sub-stream {still_bytes / MONTH_S * day * gb_month:.1f} GB/day"
+         f" + quiet segments' sub-stream {still_bytes / MONTH_S * day * gb_month:.1f} GB/day"
          f" x {still_days:g} d"
          f" + footage, the part with people "
          f"{people_bytes / MONTH_S * day * gb_month:.1f} GB/day x "
@@ -378,7 +377,7 @@ def bill(m: Measured, *, segment_days: float, footage_days: float, retention_day
          f"{retention_days + LIFECYCLE_ROUNDING_DAYS:g} d = {stored * gb_month:.1f} GB x $0.023",
          stored * gb_month * PRICE["s3_gb_month"]),
         ("S3 requests", f"PUT/COPY {puts:,.0f} ({seg_n:,.0f} segments + {detection_puts * k:,.0f} by "
-         f"detection + 2 x {still_n:,.0f} still segments and the agent's status after each) x "
+         f"detection + 2 x {still_n:,.0f} quiet segments and the agent's status after each) x "
          f"$0.005/1,000; GET/HEAD {gets:,.0f} x $0.0004/1,000",
          puts * PRICE["s3_put"] + gets * PRICE["s3_get"]),
         ("CloudWatch Logs", f"{2 * seg_n:,.0f} invocations x 1 KB x $0.50/GB",
@@ -415,6 +414,8 @@ def main() -> int:
     parser.add_argument("--retention-days", type=int, default=None, help="snapshots and results")
     parser.add_argument("--memory", type=int, default=1024,
                         help="the detection Lambda's MB (peak RSS ~250 MB; 1,024 MB = 0.58 vCPU)")
+    parser.add_argument("--no-person-check", action="store_true",
+                        help="the agent without its person check (CORB_AGENT_PERSON_CHECK=0)")
     parser.add_argument("--write-docs", action="store_true", help="update docs/deploy.md's cost table")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -427,7 +428,7 @@ def main() -> int:
     work = args.work or Path(tmp.name)  # type: ignore[union-attr]
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    m, results, spans = run_day(work, args.minutes)
+    m, results, spans = run_day(work, args.minutes, person_check=not args.no_person_check)
     verdict = check(results, spans)
     ingest = minutes_as_ingested(work, work / f"day-{max(1, args.minutes // 10)}.mkv")
     bills = {arch: bill(m, segment_days=segment_days, footage_days=footage_days,
@@ -442,7 +443,7 @@ def main() -> int:
                   for a in ("x86", "arm64")]
         scenarios.append(f"| {seg_d} | {streams} | {foot_d} | ${totals[0]:.2f} | ${totals[1]:.2f} |")
     summary = {
-        "video_s": m.video_s, "segments": m.segments, "still_segments": m.still_segments,
+        "video_s": m.video_s, "segments": m.segments, "quiet_segments": m.skipped_segments,
         "people_segments": m.people_segments,
         "segment_mb": round(m.segment_bytes / 1e6, 1), "cpu_s": round(m.cpu_s, 2),
         "wall_s": round(m.wall_s, 2), "cpu_s_per_video_min": round(m.cpu_s / m.video_s * 60, 3),
@@ -452,6 +453,8 @@ def main() -> int:
         "ingested_minute_cpu_s": ingest,
         "total": {arch: round(sum(r[2] for r in rows), 2) for arch, rows in bills.items()},
         "bench_wall_s": round(time.perf_counter() - t0, 1),
+        "person_check": {"calls": m.check_calls, "cpu_s": round(m.check_cpu_s, 2),
+                         "core_percent": round(100 * m.check_cpu_s / m.feed_s, 2) if m.feed_s else None},
     }
     if args.json:
         print(json.dumps({**summary, "per_segment": results}, indent=1))
@@ -459,9 +462,9 @@ def main() -> int:
     # wheels of PyAV, LiteRT, OpenCV and numpy exist for aarch64; this machine is x86).
     cheaper, other = "x86", "arm64"
     text = (f"Measured by `python bench/cost.py --minutes {args.minutes}` on {datetime.now(UTC):%Y-%m-%d}: "
-            f"{m.video_s / 60:.0f} min of video, {m.segments + m.still_segments} segments: "
-            f"{m.segments} analysed ({m.people_segments} with people), {m.still_segments} still (not "
-            "analysed), "
+            f"{m.video_s / 60:.0f} min of video, {m.segments + m.skipped_segments} segments: "
+            f"{m.segments} analysed ({m.people_segments} with people), {m.skipped_segments} quiet (not "
+            "analysed: still, or nobody at their keyframes), "
             f"{m.cpu_s:.1f} CPU-s for the detection function ({summary['cpu_s_per_video_min']} per video "
             f"minute); {verdict['alerted']}/{verdict['appearances']} appearances alerted, "
             f"{verdict['false_alerts']} false alerts. Settings: raw segments kept "
@@ -471,7 +474,12 @@ def main() -> int:
             f"snapshots {retention_days} d"
             f"; detection Lambda {args.memory} MB (the bench process's peak RSS: {summary['max_rss_mb']} MB)."
             f" One minute of the 1080p main stream alone, as `corb ingest` gives it: static "
-            f"{ingest['static']} CPU-s, busy (people walking) {ingest['busy']} CPU-s.\n\n"
+            f"{ingest['static']} CPU-s, busy (people walking) {ingest['busy']} CPU-s. "
+            + (f"The camera agent's person check (in the building, not billed): {m.check_calls} keyframes "
+               f"checked in {m.feed_s / 60:.0f} min, {m.check_cpu_s:.1f} CPU-s "
+               f"({summary['person_check']['core_percent']}% of one core)."
+               if not args.no_person_check else "The camera agent ran without its person check.")
+            + "\n\n"
             f"**x86** (measured; arm64 at the same CPU seconds, not measured here, would be "
             f"${sum(r[2] for r in bills[other]):.2f}):\n\n{table(bills[cheaper])}\n\n"
             f"The same measurements, other retention settings (snapshots {retention_days} d):\n\n"

@@ -6,13 +6,13 @@ showed, by prefix, which S3 lifecycle rules can express without any request per 
 | prefix | what | kept (setting, default) |
 | --- | --- | --- |
 | ``cameras/`` | segments as uploaded; stays: nobody detected and no sub-stream | ``CORB_SEGMENT_DAYS``, 1 |
-| ``quiet/`` | the sub-stream alone of a segment without people, or a still one's | ``CORB_SEGMENT_DAYS``, 1 |
+| ``quiet/`` | the sub-stream of a segment without people or left unanalysed | ``CORB_SEGMENT_DAYS``, 1 |
 | ``footage/`` | the part of a segment with people, moved from ``cameras/`` | ``CORB_FOOTAGE_DAYS``, 3 |
 | ``snapshots/`` | every segment's annotated picture, its result inside | ``CORB_RETENTION_DAYS``, 30 |
 | ``results/`` | result JSONs of versions before results moved into snapshots | ``CORB_RETENTION_DAYS``, 30 |
 
 (``CORB_SEGMENT_DAYS=0``: the detection function deletes a segment without people once analysed, and
-``quiet/`` keeps only the still segments the camera agent put there unanalysed, a day, see
+``quiet/`` keeps only the quiet segments the camera agent put there unanalysed, a day, see
 :mod:`agent.segmenter`;
 ``CORB_SEGMENT_STREAMS=all`` keeps it whole under ``cameras/`` instead of its sub-stream under ``quiet/``.)
 S3 applies a rule at the first midnight UTC after the object's age passes its days (so an object lives

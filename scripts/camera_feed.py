@@ -29,6 +29,18 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SOURCES = {"people": ROOT / "tests/data/vtest-clip.mkv", "empty": ROOT / "tests/data/empty-scene.mkv"}
 
 
+def light_clip(out: Path, seconds: float = 30.0) -> Path:
+    """The empty scene with a lighting change (motion without anyone): over the first 40% of ``seconds`` it
+    dims by 0.3, stays dim until 22/30 of it, then the light is back at once. Made once; returns ``out``."""
+    if not out.exists():
+        dim, back = seconds * 12 / 30, seconds * 22 / 30
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-stream_loop", "-1", "-t", f"{seconds:g}", "-i",
+                        str(DEFAULT_SOURCES["empty"]), "-vf",
+                        f"eq=brightness='if(lt(t,{dim:g}),-0.3*t/{dim:g},if(lt(t,{back:g}),-0.3,0))'"
+                        ":eval=frame", "-c:v", "libx264", "-qp", "10", "-an", str(out)], check=True)
+    return out
+
+
 def parse_scenes(text: str, repeat: int = 1) -> list[tuple[str, float]]:
     """``"empty:15 people:7"`` -> ``[("empty", 15.0), ("people", 7.0)]``, repeated."""
     scenes = []

@@ -7,8 +7,9 @@ agent runs in the building and has no database). A camera is watched when an age
 ``corb ingest`` uploads are not watched.
 
 Video "arrived" when a segment was analysed (its detection is recorded): that is what the building gets
-from a camera, and it needs no bucket listing; or when the agent put a still segment under ``quiet/``
-(unanalysed: nothing changed), which its status object's ``video_until`` says once the upload succeeded.
+from a camera, and it needs no bucket listing; or when the agent put a quiet segment under ``quiet/``
+(unanalysed: nothing changed, or nobody was there), which its status object's ``video_until`` says once the
+upload succeeded.
 A watched camera is **offline** when, for longer than the
 grace period (``settings.camera_grace_s``, else ``CORB_CAMERA_GRACE``, 2 minutes), no segment ended and,
 for an agent that says it is connecting (or online), the agent has not (re)started in that time either;
@@ -69,12 +70,12 @@ class AgentStatus:
     height: int | None = None
     fps: float | None = None
     bitrate_bps: int | None = None
-    video_until: datetime | None = None  # capture end of the last still segment the agent uploaded
+    video_until: datetime | None = None  # capture end of the last quiet segment the agent uploaded
 
 
 def video_end(last_end: datetime | None, agent: AgentStatus | None) -> datetime | None:
     """Up to when the camera's video reached the cloud: the last analysed segment's end, or the end of a
-    still segment the agent uploaded since (still segments are not analysed, see ``agent.segmenter``)."""
+    quiet segment the agent uploaded since (quiet segments are not analysed, see ``agent.segmenter``)."""
     until = agent.video_until if agent else None
     return max(last_end, until) if last_end and until else last_end or until
 

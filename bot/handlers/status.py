@@ -76,9 +76,10 @@ def last_seen(s: Session, camera: Camera) -> datetime | None:
 
 def camera_status(s: Session, camera: Camera, now: datetime,
                   video_until: datetime | None = None) -> replies.CameraStatus:
-    """``video_until``: the end of the last still segment the camera agent uploaded (``agent.json``).
-    A still segment is not analysed because nothing in it changed, so the latest count holds through it:
-    the count is as of then, and the camera is not silent."""
+    """``video_until``: the end of the last quiet segment the camera agent uploaded (``agent.json``).
+    A quiet segment is not analysed because nothing in it changed, or because the agent's person check saw
+    nobody at any of its keyframes, the first of which ended the last analysed segment: either way the
+    latest count holds through it, the count is as of then, and the camera is not silent."""
     recent = list(s.scalars(select(Detection).where(Detection.camera_id == camera.id)
                             .order_by(Detection.start_time.desc(), Detection.id.desc())
                             .limit(CADENCE_SAMPLE)))

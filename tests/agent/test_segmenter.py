@@ -81,7 +81,7 @@ def stills(policy: SegmentPolicy, frames: list[np.ndarray | None],
     out = []
     for i, f in enumerate(frames):
         if policy.on_keyframe(i * gop_s, f) and i:
-            out.append((i * gop_s, policy.closed_still))
+            out.append((i * gop_s, policy.closed_quiet))
     return out
 
 
@@ -152,3 +152,84 @@ def test_a_burnt_in_clock_keeps_segments_analysed_but_does_not_hide_an_appearanc
     policy = SegmentPolicy(settings)
     frames = [clocked(i) for i in range(11)] + [clocked(i, person_at=50) for i in range(11, 14)]
     assert stills(policy, frames) == [(10, False), (20, False), (22, False), (24, False)]
+
+
+def checked(policy: SegmentPolicy, frames: list[np.ndarray | None], someone: list[bool],
+            gop_s: float = 2.0) -> tuple[list[tuple[float, bool]], int]:
+    """With the agent's person check saying ``someone[i]`` at keyframe i: (cut time, whether the segment
+    that cut ended is quiet) for every cut after the first, and how often the check ran."""
+    asked = []
+    out = []
+    for i, f in enumerate(frames):
+        def check(i: int = i) -> bool:
+            asked.append(i)
+            return someone[i]
+        if policy.on_keyframe(i * gop_s, f, people=check) and i:
+            out.append((i * gop_s, policy.closed_quiet))
+    return out, len(asked)
+
+
+def test_with_the_person_check_a_swaying_tree_neither_cuts_nor_is_analysed() -> None:
+    policy = SegmentPolicy(SegmentSettings(segment_s=10, quick_s=4, recheck_s=300))
+    frames = [scene() for _ in range(5)] + [scene(10 + 4 * (i % 2)) for i in range(16)]
+    out, asked = checked(policy, frames, [False] * len(frames))
+    # Motion alone cuts at t=10 and 12 and analyses every segment from there (see above); with nobody at
+    # any keyframe the segments keep their length and go to quiet/. The check ran at the first keyframe
+    # and at each one that changed (16), never on the still ones.
+    assert out == [(10, False), (20, True), (30, True), (40, True)]
+    assert asked == 1 + 16
+
+
+def test_with_the_person_check_someone_seen_cuts_at_once_and_their_segments_are_analysed() -> None:
+    policy = SegmentPolicy(SegmentSettings(segment_s=10, quick_s=4, recheck_s=300))
+    # Empty and still until t=22; someone walks in (seen from t=22), walks about until t=30, leaves
+    # (nobody from t=32), and the scene is still again.
+    frames = ([scene() for _ in range(11)] + [scene(50), scene(54), scene(58), scene(62), scene(66)]
+              + [scene() for _ in range(14)])
+    someone = [False] * 11 + [True] * 5 + [False] * 14
+    out, _ = checked(policy, frames, someone)
+    # 10-20 still (quiet); 20-22 analysed (its closing keyframe shows someone: they may have walked in
+    # during its last GOP); the quick 22-24; 24-34 holds the visit and the departure: analysed; after it,
+    # still and nobody: quiet.
+    assert out == [(10, False), (20, True), (22, False), (24, False), (34, False), (44, True), (54, True)]
+
+
+def test_with_the_person_check_someone_appearing_while_a_tree_sways_is_cut_at_once() -> None:
+    policy = SegmentPolicy(SegmentSettings(segment_s=60, quick_s=4, recheck_s=300))
+    frames = [scene() for _ in range(3)] + [scene(10 + 4 * (i % 2)) for i in range(12)]
+    someone = [False] * 10 + [True] * 5  # the tree sways from t=6; someone walks in at t=20
+    out, _ = checked(policy, frames, someone)
+    # Motion alone would not cut again while the tree sways; the check cuts at t=20 and t=22 (quick).
+    assert [t for t, _ in out] == [20, 22]
+    assert out[0] == (20, False)  # the segment before holds their first steps: analysed
+
+
+def test_with_the_person_check_someone_standing_still_is_not_analysed_again_until_the_recheck() -> None:
+    policy = SegmentPolicy(SegmentSettings(segment_s=10, quick_s=4, recheck_s=40))
+    frames = [scene()] * 3 + [scene(50)] * 30
+    out, asked = checked(policy, frames, [False] * 3 + [True] * 30)
+    # Seen at t=6 (cut, quick until 10); then the picture does not change: the check is not asked again
+    # and the segments are still (quiet) until 40 s after the last analysed one.
+    assert out == [(6, False), (8, False), (18, True), (28, True), (38, True), (48, False), (58, True)]
+    assert asked == 2
+
+
+def test_with_the_person_check_one_missed_keyframe_is_no_new_appearance() -> None:
+    policy = SegmentPolicy(SegmentSettings(segment_s=60, quick_s=2, settle_s=4))
+    frames = [scene()] * 3 + [scene(50 + 4 * i) for i in range(8)]
+    someone = [False] * 3 + [True, True, False, True, True, True, True, True]
+    # Seen at t=6, missed at t=10 (half hidden), seen again at t=12: 4 s is not settle_s of nobody.
+    out, _ = checked(policy, frames, someone)
+    assert [t for t, _ in out] == [6]
+
+
+def test_with_the_person_check_an_undecodable_keyframe_counts_as_someone() -> None:
+    from agent.people import PersonCheck
+
+    class Never:
+        input_size = (448, 352)
+
+        def detect(self, frame: np.ndarray) -> np.ndarray:
+            raise AssertionError("no frame to look at")
+
+    assert PersonCheck(Never())(None) is True  # type: ignore[arg-type]

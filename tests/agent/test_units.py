@@ -54,6 +54,18 @@ def test_settings_from_the_environment_and_a_config_file(tmp_path: Path) -> None
     assert [(c.slug, c.stream, c.substream) for c in cams] == [("lobby", "rtsp://a:b@h/main", "rtsp://a:b@h/sub")]
 
 
+def test_the_person_check_is_on_unless_turned_off(tmp_path: Path) -> None:
+    assert settings_from_env({}).person_check
+    assert not settings_from_env({"CORB_AGENT_PERSON_CHECK": "0"}).person_check
+    assert settings_from_env({"CORB_AGENT_PERSON_CHECK": "on"}).person_check
+    with pytest.raises(ConfigError, match="person_check is on or off.*CORB_AGENT_PERSON_CHECK"):
+        settings_from_env({"CORB_AGENT_PERSON_CHECK": "sometimes"})
+    path = tmp_path / "agent.json"
+    path.write_text(json.dumps({"person_check": False, "cameras": [{"slug": "a", "stream": "rtsp://h/x"}]}))
+    values, _ = read_config_file(path)
+    assert not settings_from_env({}).with_values(values).person_check
+
+
 @pytest.mark.parametrize(("content", "message"), [
     ("{", "cannot read"),
     (json.dumps({"cameras": {}}), "needs a list of cameras"),
