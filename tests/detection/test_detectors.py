@@ -540,13 +540,13 @@ def test_nanodet_decoding_uses_cell_centres() -> None:
     assert softmax_expectation(two)[0, 0] == pytest.approx(3.5)
 
 
-def test_preprocess_normalises_into_nchw() -> None:
+def test_preprocess_normalises_into_nhwc() -> None:
     frame = np.zeros((576, 768, 3), dtype=np.uint8)
     frame[..., 0] = 103  # B
     blob, lb = preprocess(frame, (512, 384))
-    assert blob.shape == (1, 3, 384, 512) and blob.dtype == np.float32
+    assert blob.shape == (1, 384, 512, 3) and blob.dtype == np.float32
     assert blob[0, 0, 0, 0] == pytest.approx((103 - 103.53) / 57.375, rel=1e-5)
-    assert blob[0, 2, 0, 0] == pytest.approx((0 - 123.675) / 58.395)
+    assert blob[0, 0, 0, 2] == pytest.approx((0 - 123.675) / 58.395)
     assert lb.scale == pytest.approx(2 / 3)
 
 
