@@ -30,7 +30,7 @@ from agent.spool import PART, Spool
 from agent.status import StatusBoard
 from agent.writer import SegmentStats, SegmentWriter, segment_key
 from cloud.lifecycle import quiet_key
-from detection.footage import sub_only
+from detection.footage import sub_only, tail
 
 log = logging.getLogger("corb.agent")
 SUB_QUEUE = 2000  # sub-stream packets waiting for the main stream (over a minute at 25 fps)
@@ -216,7 +216,9 @@ class Camera:
                         writer.add_sub(sp)
                 if cut:
                     if writer is not None:
-                        self._finish(writer, first_of_connection=not made, quiet=policy.closed_quiet)
+                        until = policy.closed_quiet_until
+                        self._finish(writer, first_of_connection=not made, quiet=policy.closed_quiet,
+                                     quiet_until=None if until is None else first_wall + until)
                         made = True
                     preroll = self._sub_gop if sub_template is not None else []
                     # The part file is named by the keyframe; the key may be earlier, by the pre-roll.
@@ -226,6 +228,8 @@ class Camera:
                     writer_sub_template = sub_template if preroll else object()
                 elif writer is not None:
                     writer.add_main(tp)
+                if tp.keyframe and policy.quiet:  # nothing reaches the cloud while it records: say video does
+                    self.board.recorded(tp.wall, every=self.settings.segment.segment_s)
             if writer is not None:
                 self._finish(writer, first_of_connection=not made)
                 made = True
@@ -236,7 +240,11 @@ class Camera:
                 made = True
         return made
 
-    def _finish(self, writer: SegmentWriter, first_of_connection: bool, quiet: bool = False) -> None:
+    def _finish(self, writer: SegmentWriter, first_of_connection: bool, quiet: bool = False,
+                quiet_until: float | None = None) -> None:
+        """Close ``writer`` and commit its segment: under ``quiet/`` when ``quiet``; when ``quiet_until``
+        (capture time of a main keyframe) is given, split there: the part before goes to ``quiet/`` and only
+        the rest is analysed."""
         try:
             stats = writer.close()
         except (av.error.FFmpegError, OSError) as exc:
@@ -246,7 +254,33 @@ class Camera:
         if stats.frames == 0:
             writer.path.unlink(missing_ok=True)
             return
-        path, key = (self._quiet(writer.path, stats.key) if quiet else None) or (writer.path, stats.key)
+        rest = self._tail(writer.path, stats, quiet_until) if quiet_until is not None and not quiet else None
+        if rest is not None:
+            self._commit(writer.path, stats, quiet=True, first_of_connection=first_of_connection)
+            self._commit(rest[0], rest[1], quiet=False, first_of_connection=False)
+        else:
+            self._commit(writer.path, stats, quiet=quiet, first_of_connection=first_of_connection)
+
+    def _tail(self, part: Path, stats: SegmentStats, at_wall: float) -> tuple[Path, SegmentStats] | None:
+        """The part from the keyframe at ``at_wall`` on, as a segment of its own (None: not made)."""
+        key = segment_key(self.slug, at_wall)
+        path = self.spool.part_path(key)
+        try:
+            shift = tail(part, path, at_wall - stats.start)
+        except (OSError, ValueError) as exc:  # av.error.FFmpegError is both
+            log.warning("camera %s: could not split %s at %s (%s): analysed whole", self.slug, stats.key, key,
+                        exc)
+            shift = None
+        if shift is None:
+            path.unlink(missing_ok=True)
+            return None
+        start = stats.start + shift
+        share = (stats.end - at_wall) / max(stats.end - stats.main_start, 1e-3)
+        return path, replace(stats, key=segment_key(self.slug, start), start=start, main_start=at_wall,
+                             frames=max(1, round(stats.frames * share)), size=path.stat().st_size)
+
+    def _commit(self, path: Path, stats: SegmentStats, quiet: bool, first_of_connection: bool) -> None:
+        path, key = (self._quiet(path, stats.key) if quiet else None) or (path, stats.key)
         stats = replace(stats, key=key, size=path.stat().st_size)
         self.spool.commit(path, key)
         self.segments.append(stats)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from functools import partial
@@ -24,6 +24,7 @@ import av
 import numpy as np
 
 from agent.segmenter import SegmentPolicy, small_copy
+from detection.footage import tail
 
 if TYPE_CHECKING:
     from agent.people import PersonCheck
@@ -122,8 +123,8 @@ def split(feed: str | Path, sub_feed: str | Path | None, policy: SegmentPolicy, 
                 check = None if people is None else partial(people, frame)
                 if policy.on_keyframe(t, keyframe_small(frame) if frame else None, people=check):
                     if writer is not None:
-                        segments.append(Segment(writer.close(), writer.start, writer.start_s, t,
-                                                policy.closed_quiet))
+                        closed = Segment(writer.close(), writer.start, writer.start_s, t, policy.closed_quiet)
+                        segments.extend(_split(closed, policy.closed_quiet_until))
                     lead = [p for p in preroll if _seconds(p) <= t] if preroll else []
                     first = min([t] + [_seconds(p) for p in lead[:1]])
                     writer = _Writer(out, start + timedelta(seconds=first), first, camera, templates)
@@ -138,6 +139,22 @@ def split(feed: str | Path, sub_feed: str | Path | None, policy: SegmentPolicy, 
         for c in inputs:
             c.close()
     return segments
+
+
+def _split(segment: Segment, quiet_until: float | None) -> list[Segment]:
+    """``segment``, or as the agent splits it (``agent.camera.Camera._finish``): its part before the
+    keyframe at ``quiet_until`` (feed seconds) quiet, the rest a segment of its own."""
+    if quiet_until is None or segment.quiet:
+        return [segment]
+    part = segment.path.with_name(f".tail-{segment.path.name}.part")
+    shift = tail(segment.path, part, quiet_until - segment.start_s)
+    if shift is None:
+        part.unlink(missing_ok=True)
+        return [segment]
+    start = segment.start + timedelta(seconds=shift)
+    rest = part.replace(segment.path.with_name(segment_name(start)))
+    return [replace(segment, end_s=quiet_until, quiet=True),
+            Segment(rest, start, segment.start_s + shift, segment.end_s)]
 
 
 def _copy(packet: av.Packet) -> av.Packet:

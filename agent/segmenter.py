@@ -50,12 +50,15 @@ class SegmentSettings:
     appear_pixel_threshold: int = 24  # the same for an appearance, on 2 x 2 blocks of the copy
     appear_min_fraction: float = 0.004  # of the blocks: ~14 of 80 x 45, someone a fifth of the frame high
     recheck_s: float = 300.0  # a still scene is analysed once in this long (0: every segment is analysed)
+    quiet_segment_s: float = 300.0  # a segment bound for quiet/ (still, or nobody) runs up to this long:
+    # one object, not five; it stops short of the recheck; someone appearing splits it (closed_quiet_until)
     settle_s: float = 4.0  # a change is an appearance after more than this long without one (a tree that
     # pauses for a keyframe is not someone new walking in: each false start costs two analysed segments)
 
     def __post_init__(self) -> None:
-        if self.segment_s <= 0 or min(self.quick_s, self.recheck_s, self.settle_s) < 0:
-            raise ValueError("segment_s must be positive, quick_s, recheck_s and settle_s not negative")
+        if self.segment_s <= 0 or min(self.quick_s, self.recheck_s, self.settle_s, self.quiet_segment_s) < 0:
+            raise ValueError("segment_s must be positive, quick_s, recheck_s, settle_s and quiet_segment_s "
+                             "not negative")
 
 
 def changed(previous: np.ndarray | None, current: np.ndarray, settings: SegmentSettings) -> bool:
@@ -97,7 +100,12 @@ class SegmentPolicy:
         self._seen_at = float("-inf")  # the last keyframe where it saw someone
         self._anyone = True  # someone was seen at a keyframe of the current segment (or it is unknown)
         self._analysed_at = float("-inf")  # when the last segment sent for analysis ended
+        self._quiet_through: float | None = None  # the current segment up to this keyframe could go to quiet/
+        self.quiet = False  # the segment being recorded would go to quiet/ if it ended at the last keyframe
         self.closed_quiet = False  # the segment the last cut ended may skip analysis: it goes to quiet/
+        # ... or, when it did not, the keyframe up to which it could have: its part before goes to quiet/
+        # and only the rest is analysed (someone appeared at the end of a long quiet stretch)
+        self.closed_quiet_until: float | None = None
 
     @property
     def quick(self) -> bool:
@@ -131,26 +139,42 @@ class SegmentPolicy:
             self._seen_at = t
         if started:
             self._quick_until = t + s.quick_s
-        if self._start is None:
-            cut = True
-        elif t <= self._start:
-            cut = False
-        else:
-            cut = force or started or t < self._quick_until or t - self._start >= s.segment_s - 1e-6
         still = self._still and unchanged  # this keyframe ends the current segment's frames
         # Nobody at any keyframe, this one included (someone seen here may have walked in during the last
         # GOP; someone seen at the first may have left): nothing for detection to count.
         empty = self._seen is False and not self._anyone
+        first = self._start is None
+        quiet = (not first and (still or empty) and not in_quick and s.recheck_s > 0
+                 and t - self._analysed_at < s.recheck_s)  # [start, t) would go to quiet/
+        if first:
+            cut = True
+        elif t <= self._start:
+            cut = False
+        else:
+            length = t - self._start
+            # A quiet segment runs on, up to quiet_segment_s, but ends a segment_s before the recheck is due
+            # so that the recheck analyses a normal segment, not a long one.
+            extend = (quiet and length < max(s.quiet_segment_s, s.segment_s) - 1e-6
+                      and t - self._analysed_at < s.recheck_s - s.segment_s)
+            cut = force or started or t < self._quick_until or (length >= s.segment_s - 1e-6 and not extend)
         if cut:
-            first = self._start is None
-            self.closed_quiet = (not first and (still or empty) and not in_quick and s.recheck_s > 0
-                                 and t - self._analysed_at < s.recheck_s)
-            if not first and not self.closed_quiet:
+            self.closed_quiet = quiet
+            # Cut off a long quiet part (half a segment or more: each object costs a PUT) from a segment
+            # that is analysed: only its end, from its last quiet keyframe, need be.
+            through, begun = self._quiet_through, self._start
+            self.closed_quiet_until = (through if not quiet and through is not None and begun is not None
+                                       and through - begun >= s.segment_s / 2 - 1e-6 else None)
+            if not first and not quiet:
                 self._analysed_at = t
             self._start = t
             self._still = not first  # the first segment of a connection is always analysed
             self._anyone = self._seen is not False
+            self._quiet_through = None
+            self.quiet = False
         else:
             self._still = still
             self._anyone = self._anyone or self._seen is not False
+            if quiet:
+                self._quiet_through = t
+            self.quiet = quiet
         return cut

@@ -4,7 +4,8 @@ the building that has no database.
 Config file (JSON, or TOML with ``[[cameras]]`` tables); every key but ``cameras`` is optional and
 overrides the environment::
 
-    {"segment_s": 60, "quick_s": 4, "recheck_s": 300, "spool": "/var/lib/corb/spool", "spool_mb": 2048,
+    {"segment_s": 60, "quick_s": 4, "recheck_s": 300, "quiet_segment_s": 300, "spool": "/var/lib/corb/spool",
+     "spool_mb": 2048,
      "person_check": true,
      "cameras": [{"slug": "lobby", "stream": "rtsp://user:pass@10.0.0.5/main",
                   "substream": "rtsp://user:pass@10.0.0.5/sub"}]}
@@ -31,6 +32,7 @@ ENV = {
     "CORB_SEGMENT_SECONDS": ("segment_s", float),
     "CORB_QUICK_SECONDS": ("quick_s", float),
     "CORB_RECHECK_SECONDS": ("recheck_s", float),
+    "CORB_QUIET_SECONDS": ("quiet_segment_s", float),
     "CORB_AGENT_SPOOL": ("spool", str),
     "CORB_AGENT_SPOOL_MB": ("spool_mb", float),
     "CORB_AGENT_STALL_SECONDS": ("stall_s", float),
@@ -73,7 +75,8 @@ class AgentSettings:
         """These settings with ``values`` (config-file / environment names) applied, checked."""
         try:
             seg = self.segment
-            timing = {k: float(values[k]) for k in ("segment_s", "quick_s", "recheck_s") if k in values}
+            timing = {k: float(values[k]) for k in ("segment_s", "quick_s", "recheck_s", "quiet_segment_s")
+                      if k in values}
             if timing:
                 seg = replace(seg, **timing)
             out = replace(self, segment=seg)

@@ -1,9 +1,12 @@
 """The small status object the agent keeps per camera in the bucket: ``cameras/<slug>/agent.json``.
 
 Written when the camera's state changes (and once more when a connection's first segment is complete, so
-that its bitrate is known), and after each quiet segment is uploaded: a quiet segment goes to ``quiet/``
-unanalysed, so no detection result says that video arrived, and ``video_until`` does (camera health counts
-it). The admin Cameras page and the offline SMS read it. Errors are redacted.
+that its bitrate is known), after each quiet segment is uploaded, and once a segment_s (a minute) while one
+is recorded:
+a quiet segment goes to ``quiet/`` unanalysed and only once it ends (up to 5 minutes), so no detection
+result says that video came, and ``video_until`` does: the capture time up to which the agent holds the
+camera's video, in the bucket or, while a quiet segment records, in its spool (camera health counts it).
+The admin Cameras page and the offline SMS read it. Errors are redacted.
 """
 
 from __future__ import annotations
@@ -52,6 +55,8 @@ class StatusBoard:
         self.status = CameraStatus("connecting", None, iso_time(now), iso_time(now))
         self.version = 1  # the uploader writes the latest version it has not written yet
         self._ends: dict[str, float] = {}  # segments recorded, not yet uploaded: key -> capture end
+        self._until: float | None = None  # video_until, as a time
+        self._covered = now  # video up to here is said, or will be: a finished segment, or recorded()
 
     def set_state(self, state: str, error: str | None, now: float, **fmt: object) -> bool:
         """Enter ``state``; True (and a new version) if the state or error changed or ``fmt`` is new."""
@@ -75,6 +80,7 @@ class StatusBoard:
         with self._lock:
             self.status.last_segment_key, self.status.last_segment_at = key, iso_time(at)
             self._ends[key] = end
+            self._covered = max(self._covered, end)  # its upload (quiet) or its detection will say so
 
     def uploaded(self, key: str) -> bool:
         """``key`` is in the bucket: its video counts from now on. True (a new version, written next) for
@@ -83,9 +89,26 @@ class StatusBoard:
             end = self._ends.pop(key, None)
             if end is None:
                 return False
-            self.status.video_until = iso_time(end)
+            if self._until is None or end > self._until:
+                self._until = end
+                self.status.video_until = iso_time(end)
             if not key.startswith("quiet/"):
                 return False
+            self.version += 1
+            return True
+
+    def recorded(self, until: float, every: float) -> bool:
+        """The camera's video is recorded up to ``until`` into a quiet segment, which reaches the bucket
+        only when it ends (up to ``SegmentSettings.quiet_segment_s``): say so once ``every`` seconds of it
+        (``segment_s``, the longest that video otherwise goes unannounced, which camera health's grace
+        allows for) are covered by nothing else. True when a new version is owed."""
+        with self._lock:
+            if until - self._covered < every:
+                return False
+            self._covered = until
+            if self._until is None or until > self._until:
+                self._until = until
+                self.status.video_until = iso_time(until)
             self.version += 1
             return True
 

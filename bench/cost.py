@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import resource
 import shutil
 import subprocess
@@ -82,24 +83,25 @@ BLOCK = [("empty", 120), ("people", 30), ("empty", 120), ("tree", 30), ("empty",
 @dataclass
 class Measured:
     video_s: float = 0.0
-    segments: int = 0
-    segment_bytes: int = 0
-    people_segments: int = 0
-    people_segment_bytes: int = 0
-    footage_bytes: int = 0  # what the detection function kept under footage/ (the part with people)
-    quiet_segments: int = 0  # segments without people whose sub-stream alone was kept under quiet/
-    quiet_source_bytes: int = 0  # ... their size as uploaded
-    quiet_bytes: int = 0  # ... and what was kept
-    skipped_segments: int = 0  # quiet segments: the agent put their sub-stream under quiet/, unanalysed
-    skipped_bytes: int = 0  # ... what it put there
+    segments: float = 0
+    segment_bytes: float = 0
+    people_segments: float = 0
+    people_segment_bytes: float = 0
+    footage_bytes: float = 0  # what the detection function kept under footage/ (the part with people)
+    quiet_segments: float = 0  # segments without people whose sub-stream alone was kept under quiet/
+    quiet_source_bytes: float = 0  # ... their size as uploaded
+    quiet_bytes: float = 0  # ... and what was kept
+    skipped_segments: float = 0  # quiet segments: the agent put their sub-stream under quiet/, unanalysed
+    skipped_bytes: float = 0  # ... what it put there
+    status_puts: float = 0.0  # the agent's status object while quiet segments record (once a minute)
     check_calls: int = 0  # the agent's person check, over the whole feed (lead-in and tail too)
     check_cpu_s: float = 0.0
     feed_s: float = 0.0
     cpu_s: float = 0.0
     wall_s: float = 0.0
-    puts: int = 0
-    gets: int = 0
-    written_bytes: int = 0  # snapshots (the result travels inside)
+    puts: float = 0
+    gets: float = 0
+    written_bytes: float = 0  # snapshots (the result travels inside)
     max_segment_cpu_s: float = 0.0
     per_segment: list[dict] = field(default_factory=list)
 
@@ -209,7 +211,8 @@ def run_day(work: Path, minutes: int, person_check: bool = True,
     shutil.rmtree(seg_dir, ignore_errors=True)
     day0 = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
     people = load_person_check() if person_check else None
-    segments = split(feed, sub, SegmentPolicy(), seg_dir, camera="lobby", start=day0, people=people)
+    policy = SegmentPolicy()
+    segments = split(feed, sub, policy, seg_dir, camera="lobby", start=day0, people=people)
     bucket_dir = work / "bucket"
     shutil.rmtree(bucket_dir, ignore_errors=True)
     bucket = CountingBucket(FolderBucket(bucket_dir, name="bench"))
@@ -218,19 +221,28 @@ def run_day(work: Path, minutes: int, person_check: bool = True,
     if people is not None:
         m.check_calls, m.check_cpu_s = people.calls, people.cpu_s
     results = []
+    main_start = segments[0].start_s if segments else 0.0
     for seg in segments:
         key = f"cameras/lobby/{seg.path.name}"
-        billed = begin < seg.end_s <= end + 1e-3  # lead-in and tail: analysed (alerts need them), not billed
+        # The share of the segment's main track inside the window: what of it is billed. Quiet segments
+        # run up to 5 minutes, so the window's edges cut through some; each is billed for its part in it.
+        span = (main_start, seg.end_s)
+        main_start = seg.end_s
+        w = max(0.0, min(span[1], end) - max(span[0], begin)) / max(span[1] - span[0], 1e-9)
+        billed = round(w, 4)
         if seg.quiet:  # what the agent does (agent.camera.Camera._quiet): nothing is invoked
             part = seg.path.with_name(seg.path.stem + ".sub.mkv")
             if not sub_only(seg.path, part):
                 part = seg.path
             results.append({"key": quiet_key(key), "start_s": seg.start_s, "end_s": seg.end_s,
                             "bytes": part.stat().st_size, "quiet": True, "billed": billed})
-            if not billed:
+            if not w:
                 continue
-            m.skipped_segments += 1
-            m.skipped_bytes += bucket.inner.upload(part, quiet_key(key)).size  # + the status PUT: in bill
+            m.skipped_segments += w
+            m.skipped_bytes += w * bucket.inner.upload(part, quiet_key(key)).size
+            # The agent's status while it records a quiet segment: once a segment_s (agent.status.recorded),
+            # the last one when it is uploaded
+            m.status_puts += w * math.ceil((span[1] - span[0]) / policy.settings.segment_s)
             continue
         info = bucket.inner.upload(seg.path, key)  # the agent's PUT, counted below
         c0, w0, p0, g0, b0 = _cpu(), time.perf_counter(), bucket.puts, bucket.gets, bucket.written
@@ -243,24 +255,24 @@ def run_day(work: Path, minutes: int, person_check: bool = True,
                         "frames_detected": payload.get("frames_detected"),
                         "footage_bytes": payload.get("footage_bytes"),
                         "quiet_bytes": payload.get("quiet_bytes"), "billed": billed})
-        if not billed:
+        if not w:
             continue
-        m.segments += 1
-        m.segment_bytes += info.size
-        m.cpu_s += cpu
-        m.wall_s += wall
+        m.segments += w
+        m.segment_bytes += w * info.size
+        m.cpu_s += w * cpu
+        m.wall_s += w * wall
         m.max_segment_cpu_s = max(m.max_segment_cpu_s, cpu)
-        m.puts += bucket.puts - p0
-        m.gets += bucket.gets - g0
-        m.written_bytes += bucket.written - b0
+        m.puts += w * (bucket.puts - p0)
+        m.gets += w * (bucket.gets - g0)
+        m.written_bytes += w * (bucket.written - b0)
         if payload.get("peak", 0) > 0:
-            m.people_segments += 1
-            m.people_segment_bytes += info.size
-            m.footage_bytes += int(payload.get("footage_bytes") or info.size)
+            m.people_segments += w
+            m.people_segment_bytes += w * info.size
+            m.footage_bytes += w * int(payload.get("footage_bytes") or info.size)
         elif payload.get("quiet_key"):
-            m.quiet_segments += 1
-            m.quiet_source_bytes += info.size
-            m.quiet_bytes += int(payload["quiet_bytes"])
+            m.quiet_segments += w
+            m.quiet_source_bytes += w * info.size
+            m.quiet_bytes += w * int(payload["quiet_bytes"])
     m.per_segment = results
     return m, results, spans
 
@@ -322,7 +334,8 @@ def bill(m: Measured, *, segment_days: float, footage_days: float, retention_day
     """(item, arithmetic, dollars) per camera-month. ``streams``: ``CORB_SEGMENT_STREAMS``."""
     k = MONTH_S / m.video_s  # compressed day -> month
     seg_n = m.segments * k
-    still_n = m.skipped_segments * k  # the agent's PUT and its status object's, nothing invoked
+    still_n = m.skipped_segments * k  # the agent's PUT, nothing invoked
+    status_n = m.status_puts * k  # the agent's status object, once a minute while a quiet segment records
     cpu = m.cpu_s * k
     quiet = segment_days > 0 and streams == "sub"  # else no sub-stream copies: their PUTs and bytes go
     quiet_written = m.quiet_bytes if quiet else 0
@@ -347,11 +360,11 @@ def bill(m: Measured, *, segment_days: float, footage_days: float, retention_day
               + still_bytes / MONTH_S * day * still_days
               + people_bytes / MONTH_S * day * (footage_days + LIFECYCLE_ROUNDING_DAYS)
               + m.written_bytes * k / MONTH_S * day * (retention_days + LIFECYCLE_ROUNDING_DAYS))
-    puts = seg_n + 2 * still_n + detection_puts * k
+    puts = seg_n + still_n + status_n + detection_puts * k
     gets = m.gets * k
     events = 2 * seg_n
     rows = [
-        ("segments", f"{m.segments} analysed + {m.skipped_segments} quiet (the agent puts them under "
+        ("segments", f"{m.segments:.1f} analysed + {m.skipped_segments:.1f} quiet (the agent puts them under "
          f"quiet/, unanalysed) in {m.video_s / 60:.0f} min of video -> x{k:,.0f} = {seg_n:,.0f}"
          f" + {still_n:,.0f} a month",
          0.0),
@@ -377,7 +390,8 @@ def bill(m: Measured, *, segment_days: float, footage_days: float, retention_day
          f"{retention_days + LIFECYCLE_ROUNDING_DAYS:g} d = {stored * gb_month:.1f} GB x $0.023",
          stored * gb_month * PRICE["s3_gb_month"]),
         ("S3 requests", f"PUT/COPY {puts:,.0f} ({seg_n:,.0f} segments + {detection_puts * k:,.0f} by "
-         f"detection + 2 x {still_n:,.0f} quiet segments and the agent's status after each) x "
+         f"detection + {still_n:,.0f} quiet segments + {status_n:,.0f} agent status objects, one a minute "
+         "while a quiet segment records) x "
          f"$0.005/1,000; GET/HEAD {gets:,.0f} x $0.0004/1,000",
          puts * PRICE["s3_put"] + gets * PRICE["s3_get"]),
         ("CloudWatch Logs", f"{2 * seg_n:,.0f} invocations x 1 KB x $0.50/GB",
@@ -462,8 +476,9 @@ def main() -> int:
     # wheels of PyAV, LiteRT, OpenCV and numpy exist for aarch64; this machine is x86).
     cheaper, other = "x86", "arm64"
     text = (f"Measured by `python bench/cost.py --minutes {args.minutes}` on {datetime.now(UTC):%Y-%m-%d}: "
-            f"{m.video_s / 60:.0f} min of video, {m.segments + m.skipped_segments} segments: "
-            f"{m.segments} analysed ({m.people_segments} with people), {m.skipped_segments} quiet (not "
+            f"{m.video_s / 60:.0f} min of video, {m.segments + m.skipped_segments:.1f} segments (each billed "
+            f"for its share of the window): {m.segments:.1f} analysed ({m.people_segments:.1f} with people), "
+            f"{m.skipped_segments:.1f} quiet (not "
             "analysed: still, or nobody at their keyframes), "
             f"{m.cpu_s:.1f} CPU-s for the detection function ({summary['cpu_s_per_video_min']} per video "
             f"minute); {verdict['alerted']}/{verdict['appearances']} appearances alerted, "

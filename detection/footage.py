@@ -11,6 +11,7 @@ give the capture time of PTS 0, as for the segment it came from.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from itertools import chain
 from pathlib import Path
 
@@ -75,11 +76,49 @@ def sub_only(src: Path, dst: Path) -> bool:
     return True
 
 
+def tail(src: Path, dst: Path, at_s: float) -> float | None:
+    """Write to ``dst`` the part of the segment ``src`` from ``at_s`` (container seconds, a keyframe of its
+    main track) to its end, as a segment of its own: each track from its last keyframe at or before
+    ``at_s``, PTS 0 at the earliest packet kept and ``CORB_START`` moved by as much. Returns that shift in
+    seconds (the new segment starts this long after ``src``), or None, and nothing written, when a track
+    has no keyframe at or before ``at_s`` or the part would be the whole segment."""
+    with open_video(src, stream_copy=True) as container:
+        begin: dict[int, float] = {}  # per track: its last keyframe at or before at_s
+        for packet in container.demux(*container.streams.video):
+            t = _seconds(packet)
+            if t is not None and packet.is_keyframe and t <= at_s + 1e-6:
+                begin[packet.stream.index] = t
+        if len(begin) != len(container.streams.video) or min(begin.values()) <= 0:
+            return None
+        shift = min(begin.values())
+        tags = {}
+        if start := dict(container.metadata).get("CORB_START"):
+            moved = datetime.fromisoformat(start.replace("Z", "+00:00")) + timedelta(seconds=shift)
+            iso = moved.astimezone(UTC).isoformat(timespec="milliseconds")
+            tags["CORB_START"] = iso.replace("+00:00", "Z")
+        container.seek(0)
+
+        def kept() -> Iterable[av.Packet]:
+            for packet in container.demux(*container.streams.video):
+                t = _seconds(packet)
+                if t is None or t < begin[packet.stream.index] - 1e-6:
+                    continue
+                offset = round(shift / packet.time_base)
+                packet.pts = None if packet.pts is None else packet.pts - offset
+                packet.dts = None if packet.dts is None else packet.dts - offset
+                yield packet
+
+        _write(container, dst, list(container.streams.video), kept(), tags)
+    return shift
+
+
 def _write(container: av.container.InputContainer, dst: Path, tracks: list,
-           packets: Iterable[av.Packet]) -> None:
-    """Stream-copy ``packets`` of ``tracks`` into a new Matroska file, with the file's and tracks' tags."""
+           packets: Iterable[av.Packet], tags: dict[str, str] | None = None) -> None:
+    """Stream-copy ``packets`` of ``tracks`` into a new Matroska file, with the file's and tracks' tags
+    (``tags`` replacing some of the file's)."""
     with av.open(str(dst), "w", format="matroska") as out:
         out.metadata.update(container.metadata)
+        out.metadata.update(tags or {})
         streams = {}
         for track in tracks:
             copy = streams[track.index] = out.add_stream_from_template(track)

@@ -48,9 +48,12 @@ def camera(feed: Path) -> Iterator[RtspCamera]:
     cam.stop(kill=True)
 
 
-def settings(tmp_path: Path, segment_s: float = 2.0, recheck_s: float = 0.0, **kw: float) -> AgentSettings:
-    """Every segment analysed (``recheck_s=0``) unless asked: these tests follow segments under cameras/."""
-    return AgentSettings(segment=SegmentSettings(segment_s=segment_s, quick_s=0, recheck_s=recheck_s),
+def settings(tmp_path: Path, segment_s: float = 2.0, recheck_s: float = 0.0, quiet_segment_s: float = 0.0,
+             **kw: float) -> AgentSettings:
+    """Every segment analysed (``recheck_s=0``) unless asked, and quiet ones no longer than the others:
+    these tests follow segments under cameras/."""
+    return AgentSettings(segment=SegmentSettings(segment_s=segment_s, quick_s=0, recheck_s=recheck_s,
+                                                 quiet_segment_s=quiet_segment_s),
                          spool=tmp_path / "spool", backoff_s=(0.2, 1.0), stall_s=3.0, open_timeout_s=3.0,
                          **kw)
 
@@ -115,6 +118,34 @@ def test_segments_arrive_with_the_agreed_keys_tracks_tags_and_capture_times(
     assert (st["width"], st["height"]) == (640, 360) and 13 <= st["fps"] <= 17 and st["bitrate_bps"] > 100_000
     assert st["last_segment_key"] in keys
     assert status(bucket.root, "lobby")["state"] == "error"  # stopped: no longer online
+
+
+def test_a_quiet_stretch_is_one_object_and_only_its_end_before_people_is_analysed(
+        bucket: FolderBucket, tmp_path: Path) -> None:
+    cam = RtspCamera(make_feed(tmp_path / "feed.mkv", "empty:12 people:8"))
+    source = CameraSource("lobby", cam.url(), cam.url(sub=True))
+    agent = run_agent([source], settings(tmp_path, recheck_s=300.0, quiet_segment_s=60.0), bucket)
+    quiet = bucket.root / "quiet" / "lobby"
+    try:
+        assert wait_until(lambda: quiet.is_dir() and list(quiet.glob("*.mkv")), 30)
+        assert wait_until(lambda: len(segment_keys(bucket.root, "lobby")) >= 4, 20)
+    finally:
+        agent.stop()
+        cam.stop(kill=True)
+    (head,) = sorted(quiet.glob("*.mkv"))  # the empty stretch after the first segment: one object
+    sub = describe(head)["tracks"]
+    assert [t["title"] for t in sub] == ["sub"] and sub[0]["times"][-1] - sub[0]["times"][0] >= 6.0
+    end = start_time_from_name(head.name) + timedelta(seconds=sub[0]["times"][-1])
+    # Cut from it: its last GOP or two before the people (the agent's person check saw them at the next
+    # keyframe asked), analysed on their own. It starts inside the stretch the quiet object holds, which
+    # no segment cut the usual way does (each starts where the one before ended).
+    (tail,) = [k for k in segment_keys(bucket.root, "lobby")
+               if start_time_from_name(head.name) < start_time_from_name(k.rsplit("/", 1)[1]) < end]
+    gop = describe(bucket.root / tail)
+    main = [t for t in gop["tracks"] if t["title"] == "main"][0]
+    assert len(main["times"]) <= 31 and main["keys"][:1] == [True], tail  # 2 s at most, from a keyframe
+    name = tail.rsplit("/", 1)[1]
+    assert gop["tags"]["CORB_START"] == iso_time(start_time_from_name(name).timestamp())
 
 
 def test_a_still_scene_goes_to_quiet_as_its_sub_stream_and_the_status_says_up_to_when(

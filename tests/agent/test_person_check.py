@@ -79,3 +79,30 @@ def test_people_are_cut_at_once_and_analysed_with_the_check(feed: Path, check: P
     for s in segments:
         if s.quiet:
             assert analyse(s.path, camera="lobby").peak == 0, s.path.name
+
+
+def test_the_quiet_stretch_before_an_appearance_is_one_object_and_only_its_last_gop_is_analysed(
+        feed: Path, check: PersonCheck, tmp_path: Path) -> None:
+    import av
+
+    from agent.offline import segment_name
+
+    segments = cut(feed, tmp_path / "checked", check)
+    # Quiet from the first segment's end through the light change: one quiet segment (up to
+    # quiet_segment_s), not one per segment_s; the GOP before the people is a segment of its own.
+    quiet = [s for s in segments if s.quiet]
+    assert len(quiet) == 1 and quiet[0].start_s == SETTINGS.segment_s and quiet[0].end_s == PEOPLE[0] - 2
+    (gop,) = [s for s in segments if s.start_s == PEOPLE[0] - 2]
+    assert not gop.quiet and gop.end_s == PEOPLE[0]
+    with av.open(str(gop.path)) as c:
+        start = c.metadata["CORB_START"]
+        assert gop.path.name == segment_name(gop.start)
+        assert start.startswith(gop.start.strftime("%Y-%m-%dT%H:%M:%S"))
+        firsts = {}
+        for p in c.demux(*c.streams.video):
+            if p.pts is not None:
+                firsts.setdefault(p.stream.index, (float(p.pts * p.time_base), p.is_keyframe))
+        assert len(firsts) == 2 and min(t for t, _ in firsts.values()) == 0.0
+        assert all(key for _, key in firsts.values())  # each track starts at a keyframe
+    with av.open(str(gop.path)) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 20  # the main GOP: 2 s at 10 fps

@@ -24,7 +24,7 @@ def cuts(policy: SegmentPolicy, frames: list[np.ndarray | None], gop_s: float = 
 
 
 def test_static_scene_is_cut_every_segment_s() -> None:
-    policy = SegmentPolicy(SegmentSettings(segment_s=10, quick_s=6))
+    policy = SegmentPolicy(SegmentSettings(segment_s=10, quick_s=6, quiet_segment_s=0))
     assert cuts(policy, [scene() for _ in range(16)]) == [0, 10, 20, 30]
     assert not policy.quick
 
@@ -86,7 +86,7 @@ def stills(policy: SegmentPolicy, frames: list[np.ndarray | None],
 
 
 def test_a_static_scene_skips_analysis_but_is_rechecked_every_recheck_s() -> None:
-    policy = SegmentPolicy(SegmentSettings(segment_s=10, quick_s=4, recheck_s=30))
+    policy = SegmentPolicy(SegmentSettings(segment_s=10, quick_s=4, recheck_s=30, quiet_segment_s=0))
     # The first segment of a connection is always analysed; then still ones skip it until 30 s have
     # passed since the end of the last analysed one.
     assert stills(policy, [scene() for _ in range(41)]) == [
@@ -94,7 +94,7 @@ def test_a_static_scene_skips_analysis_but_is_rechecked_every_recheck_s() -> Non
 
 
 def test_a_segment_whose_frames_changed_is_analysed_as_are_the_quick_ones() -> None:
-    policy = SegmentPolicy(SegmentSettings(segment_s=10, quick_s=4, recheck_s=300))
+    policy = SegmentPolicy(SegmentSettings(segment_s=10, quick_s=4, recheck_s=300, quiet_segment_s=0))
     frames = [scene() for _ in range(11)] + [scene(50)] + [scene(50) for _ in range(15)]
     # 10-20 still (skipped); the change shows at t=22: the segment 20-22 holds it (its end keyframe
     # changed); the quick 22-24 is analysed though the person stands still; 24-34 and 34-44 are still and
@@ -104,7 +104,7 @@ def test_a_segment_whose_frames_changed_is_analysed_as_are_the_quick_ones() -> N
 
 
 def test_an_undecodable_keyframe_makes_its_segment_analysed() -> None:
-    policy = SegmentPolicy(SegmentSettings(segment_s=10, quick_s=4, recheck_s=300))
+    policy = SegmentPolicy(SegmentSettings(segment_s=10, quick_s=4, recheck_s=300, quiet_segment_s=0))
     frames = [scene() for _ in range(12)]
     frames[7] = None  # t=14: the segment 10-20 cannot be known to be still
     assert stills(policy, frames) == [(10, False), (20, False)]
@@ -145,7 +145,7 @@ def test_a_burnt_in_clock_keeps_segments_analysed_but_does_not_hide_an_appearanc
         img[2:5, 140:152] = 200 if i % 2 else 60  # the seconds digits, 12 x 3 px of the copy
         return img
 
-    settings = SegmentSettings(segment_s=10, quick_s=4, recheck_s=300)
+    settings = SegmentSettings(segment_s=10, quick_s=4, recheck_s=300, quiet_segment_s=0)
     assert changed(clocked(0), clocked(1), settings)
     assert not appeared(clocked(0), clocked(1), settings)
     assert appeared(clocked(0), clocked(1, person_at=50), settings)
@@ -170,7 +170,7 @@ def checked(policy: SegmentPolicy, frames: list[np.ndarray | None], someone: lis
 
 
 def test_with_the_person_check_a_swaying_tree_neither_cuts_nor_is_analysed() -> None:
-    policy = SegmentPolicy(SegmentSettings(segment_s=10, quick_s=4, recheck_s=300))
+    policy = SegmentPolicy(SegmentSettings(segment_s=10, quick_s=4, recheck_s=300, quiet_segment_s=0))
     frames = [scene() for _ in range(5)] + [scene(10 + 4 * (i % 2)) for i in range(16)]
     out, asked = checked(policy, frames, [False] * len(frames))
     # Motion alone cuts at t=10 and 12 and analyses every segment from there (see above); with nobody at
@@ -181,7 +181,7 @@ def test_with_the_person_check_a_swaying_tree_neither_cuts_nor_is_analysed() -> 
 
 
 def test_with_the_person_check_someone_seen_cuts_at_once_and_their_segments_are_analysed() -> None:
-    policy = SegmentPolicy(SegmentSettings(segment_s=10, quick_s=4, recheck_s=300))
+    policy = SegmentPolicy(SegmentSettings(segment_s=10, quick_s=4, recheck_s=300, quiet_segment_s=0))
     # Empty and still until t=22; someone walks in (seen from t=22), walks about until t=30, leaves
     # (nobody from t=32), and the scene is still again.
     frames = ([scene() for _ in range(11)] + [scene(50), scene(54), scene(58), scene(62), scene(66)]
@@ -205,7 +205,7 @@ def test_with_the_person_check_someone_appearing_while_a_tree_sways_is_cut_at_on
 
 
 def test_with_the_person_check_someone_standing_still_is_not_analysed_again_until_the_recheck() -> None:
-    policy = SegmentPolicy(SegmentSettings(segment_s=10, quick_s=4, recheck_s=40))
+    policy = SegmentPolicy(SegmentSettings(segment_s=10, quick_s=4, recheck_s=40, quiet_segment_s=0))
     frames = [scene()] * 3 + [scene(50)] * 30
     out, asked = checked(policy, frames, [False] * 3 + [True] * 30)
     # Seen at t=6 (cut, quick until 10); then the picture does not change: the check is not asked again
@@ -233,3 +233,35 @@ def test_with_the_person_check_an_undecodable_keyframe_counts_as_someone() -> No
             raise AssertionError("no frame to look at")
 
     assert PersonCheck(Never())(None) is True  # type: ignore[arg-type]
+
+
+def test_a_quiet_stretch_is_one_long_segment_that_stops_short_of_the_recheck() -> None:
+    policy = SegmentPolicy(SegmentSettings(segment_s=10, quick_s=4, recheck_s=100, quiet_segment_s=40))
+    # Still for 150 s: the first segment is analysed; then quiet segments of up to 40 s, the last of them
+    # ending a segment_s before the recheck (100 s after the last analysed one), which is a normal segment.
+    assert stills(policy, [scene() for _ in range(76)]) == [
+        (10, False), (50, True), (90, True), (100, True), (110, False), (150, True)]
+
+
+def test_someone_appearing_in_a_long_quiet_segment_splits_it() -> None:
+    policy = SegmentPolicy(SegmentSettings(segment_s=10, quick_s=4, recheck_s=300, quiet_segment_s=60))
+    frames = [scene() for _ in range(20)] + [scene(50 + 4 * i) for i in range(6)]
+    someone = [False] * 20 + [True] * 6
+    splits = []
+    for i, f in enumerate(frames):
+        if policy.on_keyframe(i * 2.0, f, people=lambda i=i: someone[i]) and i:
+            splits.append((i * 2.0, policy.closed_quiet, policy.closed_quiet_until))
+    # 10-40 quiet so far; someone is seen at t=40: the segment is cut there and analysed from its last
+    # quiet keyframe (38: the GOP in which they may have walked in); 10-38 goes to quiet/.
+    assert splits[:2] == [(10.0, False, None), (40.0, False, 38.0)]
+    assert splits[2] == (42.0, False, None)  # the quick one
+
+
+def test_a_short_quiet_head_is_not_split_off() -> None:
+    policy = SegmentPolicy(SegmentSettings(segment_s=10, quick_s=4, recheck_s=300, quiet_segment_s=60))
+    frames = [scene() for _ in range(8)] + [scene(50)] * 3
+    someone = [False] * 8 + [True] * 3
+    for i, f in enumerate(frames):
+        cut = policy.on_keyframe(i * 2.0, f, people=lambda i=i: someone[i])
+        if i == 8:  # 10-16 quiet: under half a segment, not worth its own object
+            assert cut and not policy.closed_quiet and policy.closed_quiet_until is None

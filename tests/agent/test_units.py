@@ -145,6 +145,25 @@ def test_a_still_segment_uploaded_says_up_to_when_video_arrived() -> None:
     assert not board.uploaded(still)  # once
 
 
+def test_a_long_quiet_segment_being_recorded_is_said_once_a_minute() -> None:
+    t0 = 1796011200.0
+    board = StatusBoard("lobby", t0)
+    board.segment(segment_key("lobby", t0), t0, t0 + 60)  # analysed: its detection says it came
+    v = board.snapshot()[0]
+    assert not board.recorded(t0 + 100, every=60)  # a quiet segment from t0 + 60: under a minute of it yet
+    assert board.recorded(t0 + 120, every=60)
+    assert json.loads(board.snapshot()[1])["video_until"] == "2026-11-30T04:02:00.000Z"
+    assert not board.recorded(t0 + 170, every=60)
+    assert board.recorded(t0 + 182, every=60)
+    assert board.snapshot()[0] == v + 2
+    quiet = quiet_key(segment_key("lobby", t0 + 60))
+    board.segment(quiet, t0 + 60, t0 + 200)
+    assert board.uploaded(quiet)  # its end is said at once: the next segment may say nothing for a while
+    assert json.loads(board.snapshot()[1])["video_until"] == "2026-11-30T04:03:20.000Z"
+    assert board.snapshot()[0] == v + 3
+    assert not board.recorded(t0 + 230, every=60)  # the next quiet one: counted from the last one's end
+
+
 def test_spool_keeps_still_segments_under_quiet_in_capture_order(tmp_path: Path) -> None:
     spool = Spool(tmp_path, cap_bytes=10_000)
     a = _segment(spool, "lobby", 1796011200.0, 10)
