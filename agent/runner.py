@@ -49,7 +49,7 @@ class Agent:
     def _add(self, source: CameraSource) -> Camera:
         board = self.boards.get(source.slug)
         if board is None:
-            board = self.boards[source.slug] = StatusBoard(source.slug, time.time())
+            board = self.boards[source.slug] = StatusBoard(source.slug, time.time(), self.uploader.wake.set)
             self.uploader.boards = list(self.boards.values())  # a new list: the uploader may be iterating
         stop = self._stops[source.slug] = threading.Event()
         camera = Camera(source, self.settings, self.spool, board, stop, self._segment, self.people)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from agent.redact import redact_url
@@ -47,10 +48,13 @@ class CameraStatus:
 
 
 class StatusBoard:
-    """One camera's status; ``changed`` says when a new version is owed to the bucket."""
+    """One camera's status; ``version`` says when a new one is owed to the bucket, and ``on_change`` (the
+    uploader's wake-up) is called then: a status that waited for the uploader's next round (up to 5 s)
+    could outlast a short health grace."""
 
-    def __init__(self, slug: str, now: float) -> None:
+    def __init__(self, slug: str, now: float, on_change: Callable[[], object] | None = None) -> None:
         self.slug = slug
+        self.on_change = on_change
         self._lock = threading.Lock()
         self.status = CameraStatus("connecting", None, iso_time(now), iso_time(now))
         self.version = 1  # the uploader writes the latest version it has not written yet
@@ -73,7 +77,9 @@ class StatusBoard:
             for k, v in new_fmt.items():
                 setattr(s, k, v)
             self.version += 1
-            return True
+        if self.on_change is not None:
+            self.on_change()
+        return True
 
     def segment(self, key: str, at: float, end: float) -> None:
         """Remember the latest segment (written with the next state change) and when it ends."""
@@ -110,7 +116,9 @@ class StatusBoard:
                 self._until = until
                 self.status.video_until = iso_time(until)
             self.version += 1
-            return True
+        if self.on_change is not None:
+            self.on_change()
+        return True
 
     def snapshot(self) -> tuple[int, bytes]:
         with self._lock:

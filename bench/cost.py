@@ -11,13 +11,16 @@ Usage::
    keyframe every 2 s, no B-frames) plus a 640x360 sub-stream (``scripts/camera_feed.py``). The blocks
    are led in by the end of a block and followed by the start of one, and only what lies between is
    billed: the steady state of a camera streaming all month, without the cuts of a recording's first and
-   last moments.
+   last moments. A segment that straddles the window's edge (a quiet one runs up to 5 minutes) is billed
+   for the share of its main track inside it.
 2. **The segments the camera agent would write**: ``agent.offline.split`` with the agent's own policy
    (``agent.segmenter.SegmentSettings()`` defaults), stream copy, main + sub tracks, named per the layout.
    The agent's person check runs as it does live (``agent.people``, on changed keyframes; its CPU is the
    building's, reported apart from the bill). A quiet one (the policy's ``closed_quiet``: still, or nobody at
-   its keyframes) goes where the agent puts it: its sub-stream under ``quiet/``,
-   one PUT plus the agent's status object, nothing invoked.
+   its keyframes) goes where the agent puts it: its sub-stream under ``quiet/``, one PUT, nothing invoked;
+   the agent's status object is written once a ``segment_s`` while it records (``agent.status.recorded``).
+   A segment the policy splits (someone appeared at the end of a quiet stretch) is split as the agent
+   does (``detection.footage.tail``).
 3. **The real detection function** (``detection.handler.handle_records``) on each other segment, uploaded to a
    real folder bucket, in this process: CPU seconds (user + sys, ``resource.getrusage``, every thread),
    wall seconds, objects written and read, bytes.

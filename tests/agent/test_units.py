@@ -147,7 +147,8 @@ def test_a_still_segment_uploaded_says_up_to_when_video_arrived() -> None:
 
 def test_a_long_quiet_segment_being_recorded_is_said_once_a_minute() -> None:
     t0 = 1796011200.0
-    board = StatusBoard("lobby", t0)
+    woken = []
+    board = StatusBoard("lobby", t0, on_change=lambda: woken.append(1))
     board.segment(segment_key("lobby", t0), t0, t0 + 60)  # analysed: its detection says it came
     v = board.snapshot()[0]
     assert not board.recorded(t0 + 100, every=60)  # a quiet segment from t0 + 60: under a minute of it yet
@@ -155,7 +156,7 @@ def test_a_long_quiet_segment_being_recorded_is_said_once_a_minute() -> None:
     assert json.loads(board.snapshot()[1])["video_until"] == "2026-11-30T04:02:00.000Z"
     assert not board.recorded(t0 + 170, every=60)
     assert board.recorded(t0 + 182, every=60)
-    assert board.snapshot()[0] == v + 2
+    assert board.snapshot()[0] == v + 2 and len(woken) == 2  # the uploader writes each at once
     quiet = quiet_key(segment_key("lobby", t0 + 60))
     board.segment(quiet, t0 + 60, t0 + 200)
     assert board.uploaded(quiet)  # its end is said at once: the next segment may say nothing for a while

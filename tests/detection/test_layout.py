@@ -61,3 +61,25 @@ def test_a_graph_it_does_not_know_is_refused() -> None:
     once = channels_last(MODEL)
     with pytest.raises(ValueError, match="NCHW"):
         channels_last(once)  # already channels-last: its input is (1, H, W, 3)
+
+
+def test_the_prepared_graph_is_kept_for_the_next_process(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    from detection.detectors import nanodet
+    from detection.detectors.base import MODELS_DIR
+
+    monkeypatch.setenv("CORB_CACHE_DIR", str(tmp_path / "cache"))
+    path = MODELS_DIR / f"{DEFAULT_MODEL}.tflite"
+    first = nanodet.prepared_model(path, 256)
+    assert first == channels_last(resized_model(MODEL, 256))
+    (kept,) = (tmp_path / "cache").glob("*.tflite")
+    assert kept.read_bytes() == first and "-256-nhwc" in kept.name
+
+    def refuse(_content: bytes) -> bytes:
+        raise AssertionError("prepared again")
+
+    monkeypatch.setattr(nanodet, "channels_last", refuse)
+    assert nanodet.prepared_model(path, 256) == first  # read back, not redone
+    monkeypatch.setenv("CORB_CACHE_DIR", str(tmp_path / "file"))
+    (tmp_path / "file").write_text("not a directory")
+    monkeypatch.setattr(nanodet, "channels_last", channels_last)
+    assert nanodet.prepared_model(path) == channels_last(MODEL)  # nowhere to keep it: still prepared
