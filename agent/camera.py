@@ -256,7 +256,7 @@ class Camera:
             return
         rest = self._tail(writer.path, stats, quiet_until) if quiet_until is not None and not quiet else None
         if rest is not None:
-            self._commit(writer.path, stats, quiet=True, first_of_connection=first_of_connection)
+            self._commit(writer.path, stats, quiet=True, first_of_connection=first_of_connection, told=True)
             self._commit(rest[0], rest[1], quiet=False, first_of_connection=False)
         else:
             self._commit(writer.path, stats, quiet=quiet, first_of_connection=first_of_connection)
@@ -279,12 +279,13 @@ class Camera:
         return path, replace(stats, key=segment_key(self.slug, start), start=start, main_start=at_wall,
                              frames=max(1, round(stats.frames * share)), size=path.stat().st_size)
 
-    def _commit(self, path: Path, stats: SegmentStats, quiet: bool, first_of_connection: bool) -> None:
+    def _commit(self, path: Path, stats: SegmentStats, quiet: bool, first_of_connection: bool,
+                told: bool = False) -> None:
         path, key = (self._quiet(path, stats.key) if quiet else None) or (path, stats.key)
         stats = replace(stats, key=key, size=path.stat().st_size)
         self.spool.commit(path, key)
         self.segments.append(stats)
-        self.board.segment(stats.key, stats.start, stats.end)
+        self.board.segment(stats.key, stats.start, stats.end, told)
         if first_of_connection:  # now the bitrate and the measured frame rate are known
             self.board.set_state("online", None, time.time(), width=stats.width, height=stats.height,
                                  fps=stats.fps, bitrate_bps=stats.bitrate_bps)

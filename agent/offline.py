@@ -37,6 +37,7 @@ class Segment:
     start_s: float  # the same, in seconds of the feed
     end_s: float  # the main track's end in the feed (the next cut)
     quiet: bool = False  # the policy's ``closed_quiet``: the agent would put it under quiet/, unanalysed
+    split: bool = False  # quiet, cut from an analysed segment that follows it at once (``_split``)
 
 
 def segment_name(start: datetime) -> str:
@@ -153,7 +154,7 @@ def _split(segment: Segment, quiet_until: float | None) -> list[Segment]:
         return [segment]
     start = segment.start + timedelta(seconds=shift)
     rest = part.replace(segment.path.with_name(segment_name(start)))
-    return [replace(segment, end_s=quiet_until, quiet=True),
+    return [replace(segment, end_s=quiet_until, quiet=True, split=True),
             Segment(rest, start, segment.start_s + shift, segment.end_s)]
 
 

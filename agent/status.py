@@ -58,7 +58,7 @@ class StatusBoard:
         self._lock = threading.Lock()
         self.status = CameraStatus("connecting", None, iso_time(now), iso_time(now))
         self.version = 1  # the uploader writes the latest version it has not written yet
-        self._ends: dict[str, float] = {}  # segments recorded, not yet uploaded: key -> capture end
+        self._ends: dict[str, tuple[float, bool]] = {}  # recorded, not uploaded: key -> (capture end, told)
         self._until: float | None = None  # video_until, as a time
         self._covered = now  # video up to here is said, or will be: a finished segment, or recorded()
 
@@ -81,24 +81,26 @@ class StatusBoard:
             self.on_change()
         return True
 
-    def segment(self, key: str, at: float, end: float) -> None:
-        """Remember the latest segment (written with the next state change) and when it ends."""
+    def segment(self, key: str, at: float, end: float, told: bool = False) -> None:
+        """Remember the latest segment (written with the next state change) and when it ends; ``told``: an
+        analysed segment that follows at once will tell the cloud of that end (a quiet stretch split where
+        someone appeared), so its upload owes no version."""
         with self._lock:
             self.status.last_segment_key, self.status.last_segment_at = key, iso_time(at)
-            self._ends[key] = end
+            self._ends[key] = (end, told)
             self._covered = max(self._covered, end)  # its upload (quiet) or its detection will say so
 
     def uploaded(self, key: str) -> bool:
         """``key`` is in the bucket: its video counts from now on. True (a new version, written next) for
         a quiet segment under ``quiet/``, whose arrival nothing else tells the cloud."""
         with self._lock:
-            end = self._ends.pop(key, None)
+            end, told = self._ends.pop(key, (None, False))
             if end is None:
                 return False
             if self._until is None or end > self._until:
                 self._until = end
                 self.status.video_until = iso_time(end)
-            if not key.startswith("quiet/"):
+            if not key.startswith("quiet/") or told:
                 return False
             self.version += 1
             return True

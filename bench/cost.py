@@ -244,8 +244,9 @@ def run_day(work: Path, minutes: int, person_check: bool = True,
             m.skipped_segments += w
             m.skipped_bytes += w * bucket.inner.upload(part, quiet_key(key)).size
             # The agent's status while it records a quiet segment: once a segment_s (agent.status.recorded),
-            # the last one when it is uploaded
-            m.status_puts += w * math.ceil((span[1] - span[0]) / policy.settings.segment_s)
+            # and when it is uploaded, unless it was split from an analysed one, whose result says it
+            length = (span[1] - span[0]) / policy.settings.segment_s
+            m.status_puts += w * (math.floor(length) if seg.split else math.ceil(length))
             continue
         info = bucket.inner.upload(seg.path, key)  # the agent's PUT, counted below
         c0, w0, p0, g0, b0 = _cpu(), time.perf_counter(), bucket.puts, bucket.gets, bucket.written

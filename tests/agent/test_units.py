@@ -163,6 +163,10 @@ def test_a_long_quiet_segment_being_recorded_is_said_once_a_minute() -> None:
     assert json.loads(board.snapshot()[1])["video_until"] == "2026-11-30T04:03:20.000Z"
     assert board.snapshot()[0] == v + 3
     assert not board.recorded(t0 + 230, every=60)  # the next quiet one: counted from the last one's end
+    split = quiet_key(segment_key("lobby", t0 + 200))
+    board.segment(split, t0 + 200, t0 + 300, told=True)  # cut where someone appeared: analysed after it
+    assert not board.uploaded(split)  # that segment's result says how far the video came
+    assert json.loads(board.snapshot()[1])["video_until"] == "2026-11-30T04:05:00.000Z"
 
 
 def test_spool_keeps_still_segments_under_quiet_in_capture_order(tmp_path: Path) -> None:
