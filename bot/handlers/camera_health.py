@@ -70,12 +70,13 @@ class AgentStatus:
     height: int | None = None
     fps: float | None = None
     bitrate_bps: int | None = None
-    video_until: datetime | None = None  # capture end of the last quiet segment the agent uploaded
+    video_until: datetime | None = None  # how far the video is in the bucket, or recorded into a quiet one
 
 
 def video_end(last_end: datetime | None, agent: AgentStatus | None) -> datetime | None:
     """Up to when the camera's video reached the cloud: the last analysed segment's end, or the end of a
-    quiet segment the agent uploaded since (quiet segments are not analysed, see ``agent.segmenter``)."""
+    quiet segment the agent uploaded since, or is recording (quiet segments are not analysed, see
+    ``agent.segmenter``)."""
     until = agent.video_until if agent else None
     return max(last_end, until) if last_end and until else last_end or until
 

@@ -76,7 +76,7 @@ def last_seen(s: Session, camera: Camera) -> datetime | None:
 
 def camera_status(s: Session, camera: Camera, now: datetime,
                   video_until: datetime | None = None) -> replies.CameraStatus:
-    """``video_until``: the end of the last quiet segment the camera agent uploaded (``agent.json``).
+    """``video_until``: how far the camera agent has the video of a quiet segment (``agent.json``).
     A quiet segment is not analysed because nothing in it changed, or because the agent's person check saw
     nobody at any of its keyframes, the first of which ended the last analysed segment: either way the
     latest count holds through it, the count is as of then, and the camera is not silent."""
