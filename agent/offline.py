@@ -25,6 +25,7 @@ import numpy as np
 
 from agent.segmenter import SegmentPolicy, small_copy
 from detection.footage import tail
+from detection.video import iso_utc
 
 if TYPE_CHECKING:
     from agent.people import PersonCheck
@@ -71,10 +72,10 @@ class _Writer:
         self.final = out_dir / segment_name(start)
         self.tmp = out_dir / f".{self.final.name}.part"
         self.start, self.start_s = start, start_s
-        iso = start.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
         self.out = av.open(str(self.tmp), "w", format="matroska",
                            options={"write_crc32": "0"})
-        self.out.metadata.update({"CORB_CAMERA": camera, "CORB_START": iso})
+        self.out.metadata.update({"CORB_CAMERA": camera, "CORB_START": iso_utc(start)})
         self.streams = []
         for template, title in zip(templates, ("main", "sub"), strict=False):
             stream = self.out.add_stream_from_template(template)

@@ -2,11 +2,10 @@
 
 Written when the camera's state changes (and once more when a connection's first segment is complete, so
 that its bitrate is known), after each quiet segment is uploaded, and once a segment_s (a minute) while one
-is recorded:
-a quiet segment goes to ``quiet/`` unanalysed and only once it ends (up to 5 minutes), so no detection
-result says that video came, and ``video_until`` does: the capture time up to which the agent holds the
-camera's video, in the bucket or, while a quiet segment records, in its spool (camera health counts it).
-The admin Cameras page and the offline SMS read it. Errors are redacted.
+is recorded: a quiet segment goes to ``quiet/`` unanalysed and only once it ends (up to 5 minutes), so no
+detection result says that video came, and ``video_until`` does: the capture time up to which the agent
+holds the camera's video, in the bucket or, while a quiet segment records, in its spool (camera health
+counts it). The admin Cameras page and the offline SMS read it. Errors are redacted.
 """
 
 from __future__ import annotations
@@ -77,8 +76,7 @@ class StatusBoard:
             for k, v in new_fmt.items():
                 setattr(s, k, v)
             self.version += 1
-        if self.on_change is not None:
-            self.on_change()
+        self._wake()
         return True
 
     def segment(self, key: str, at: float, end: float, told: bool = False) -> None:
@@ -97,9 +95,7 @@ class StatusBoard:
             end, told = self._ends.pop(key, (None, False))
             if end is None:
                 return False
-            if self._until is None or end > self._until:
-                self._until = end
-                self.status.video_until = iso_time(end)
+            self._advance(end)
             if not key.startswith("quiet/") or told:
                 return False
             self.version += 1
@@ -114,13 +110,20 @@ class StatusBoard:
             if until - self._covered < every:
                 return False
             self._covered = until
-            if self._until is None or until > self._until:
-                self._until = until
-                self.status.video_until = iso_time(until)
+            self._advance(until)
             self.version += 1
+        self._wake()
+        return True
+
+    def _advance(self, until: float) -> None:
+        """``video_until`` moves forward only (the lock held)."""
+        if self._until is None or until > self._until:
+            self._until = until
+            self.status.video_until = iso_time(until)
+
+    def _wake(self) -> None:
         if self.on_change is not None:
             self.on_change()
-        return True
 
     def snapshot(self) -> tuple[int, bytes]:
         with self._lock:

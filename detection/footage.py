@@ -11,13 +11,13 @@ give the capture time of PTS 0, as for the segment it came from.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from itertools import chain
 from pathlib import Path
 
 import av
 
-from detection.video import open_video, pts_seconds, video_tracks
+from detection.video import iso_utc, open_video, pts_seconds, video_tracks
 
 MARGIN_S = 2.0  # before the first person and after the last: someone walking in is seen arriving
 MIN_SAVING = 0.25  # keep the whole segment unless the cut saves at least this share of its span
@@ -93,9 +93,8 @@ def tail(src: Path, dst: Path, at_s: float) -> float | None:
         shift = min(begin.values())
         tags = {}
         if start := dict(container.metadata).get("CORB_START"):
-            moved = datetime.fromisoformat(start.replace("Z", "+00:00")) + timedelta(seconds=shift)
-            iso = moved.astimezone(UTC).isoformat(timespec="milliseconds")
-            tags["CORB_START"] = iso.replace("+00:00", "Z")
+            tags["CORB_START"] = iso_utc(datetime.fromisoformat(start.replace("Z", "+00:00"))
+                                         + timedelta(seconds=shift))
         container.seek(0)
 
         def kept() -> Iterable[av.Packet]:

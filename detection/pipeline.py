@@ -26,7 +26,7 @@ from detection.detectors import Detector, load_detector
 from detection.detectors.base import DEFAULT_INPUT_SIZE
 from detection.motion import MotionGate
 from detection.tracking import Tracker, TrackerConfig, Tracking
-from detection.video import DEFAULT_ANALYSIS_FPS, Limits, VideoReader, decode_frame_at, prefetch
+from detection.video import DEFAULT_ANALYSIS_FPS, Limits, VideoReader, decode_frame_at, iso_utc, prefetch
 
 DETECTOR_SCORE_THRESHOLD = 0.1
 """The pipeline's detectors keep faint boxes: the tracker uses them to bridge a person's weak frames."""
@@ -139,9 +139,7 @@ class SegmentResult:
 
 def _iso(when: datetime | None) -> str | None:
     """ISO 8601 UTC with a Z, to the millisecond: what the bus and the bot parse."""
-    if when is None:
-        return None
-    return when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return None if when is None else iso_utc(when)
 
 
 def start_time_from_name(name: str) -> datetime | None:

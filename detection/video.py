@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from fractions import Fraction
 from pathlib import Path
 from typing import NamedTuple, TypeVar
@@ -94,6 +95,12 @@ class VideoInfo:
     frame_count: int  # as the container declares it; 0 when unknown (streams, MKV without counts)
     codec: str
     bitrate: int = 0  # bits per second of this track, as declared or estimated from its packets; 0 unknown
+
+
+def iso_utc(when: datetime) -> str:
+    """ISO 8601 UTC with a Z, to the millisecond: how a segment's ``CORB_START`` tag, the bus and the bot
+    write a time."""
+    return when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def pts_seconds(pts: int, time_base: Fraction) -> float:

@@ -25,8 +25,6 @@ def channels_last(model: bytes) -> bytes:
     from ai_edge_litert import schema_py_generated as schema
 
     ops = schema.BuiltinOperator
-    if model[4:8] != b"TFL3":
-        raise ValueError("not a TFLite model (no TFL3 identifier)")
     try:
         graph = schema.ModelT.InitFromPackedBuf(bytearray(model), 0)
     except Exception as exc:  # noqa: BLE001 - flatbuffers raises struct.error, IndexError, ...

@@ -179,13 +179,13 @@ def prepared_model(path: Path, height: int | None = None) -> bytes:
         with contextlib.suppress(OSError):
             return (cache / name).read_bytes()
     content = path.read_bytes()
+    if content[4:8] != b"TFL3":
+        raise ValueError(f"{path} is not a TFLite model (no TFL3 identifier)")
     if height is not None:
         content = resized_model(content, height)
     try:
         content = channels_last(content)
     except ValueError as exc:
-        if content[4:8] != b"TFL3":
-            raise ValueError(f"{path} is not a TFLite model") from exc
         log.info("%s runs channels-first: %s", path.name, exc)
     if cache is not None:
         tmp = None
