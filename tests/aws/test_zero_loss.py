@@ -104,6 +104,17 @@ class Traffic:
         self.errors: list[str] = []
         # when each send was in flight
         self.spans: dict[str, list[tuple[float, float]]] = {"sms": [], "segment": []}
+        # set as each Zappa command starts: both senders go at once rather than finish their pause, so
+        # traffic overlaps even a command shorter than the pause
+        self.wake = {"sms": threading.Event(), "segment": threading.Event()}
+
+    def command_started(self) -> None:
+        for event in self.wake.values():
+            event.set()
+
+    def _pause(self, kind: str, seconds: float) -> None:
+        self.wake[kind].wait(seconds)
+        self.wake[kind].clear()
 
     def sms(self, sender: str, body: str) -> None:
         sid = "SM" + uuid.uuid4().hex
@@ -132,7 +143,7 @@ class Traffic:
         def uploads() -> None:
             while busy():
                 self.segment()
-                time.sleep(pause * 2)
+                self._pause("segment", pause * 2)
 
         uploader = threading.Thread(target=uploads, daemon=True)
         uploader.start()
@@ -140,7 +151,7 @@ class Traffic:
         while busy():
             self.sms(MEMBERS[n % 2], "status lobby")
             n += 1
-            time.sleep(pause)
+            self._pause("sms", pause)
         uploader.join()
 
 
@@ -203,6 +214,7 @@ def test_sms_and_segments_flow_through_update_schedule_and_unschedule(
         try:
             for argv, then in steps:
                 started = time.monotonic()
+                traffic.command_started()
                 zappa(*argv)
                 ran.append((" ".join(argv[:2]), started, time.monotonic()))
                 then()
