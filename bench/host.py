@@ -1,9 +1,9 @@
 """The machine a bench ran on, so that CPU-second figures from different hosts can be compared.
 
 CPU seconds are fair between runs on one machine but not between machines: the same detection work took
-3.8 times the CPU seconds on one 2-core Intel Xeon as on one 2-core AMD EPYC. Each figure is printed with
-the host's CPU model and a yardstick: the shipped detector's one-thread call at the input a 16:9 frame
-goes through, which is most of what the detection function's CPU line buys.
+3.6 - 3.8 times the CPU seconds on one 2-core Intel Xeon as on one 2-core AMD EPYC. Each figure is printed
+with the host's CPU model and a yardstick: the shipped detector's one-thread call at the input a 16:9
+frame goes through, which is most of what the detection function's CPU line buys.
 """
 
 from __future__ import annotations
