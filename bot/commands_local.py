@@ -39,6 +39,14 @@ def _cpus() -> int:
     return os.cpu_count() or 1
 
 
+def default_detection_workers(cpus: int) -> int:
+    """Half the cores, but two at least: a camera's 2-s segment with someone walking in (the alert) must not
+    queue behind the analysis of the long segment the agent closed 2 s before it (on a slow 2-core host that
+    took 2 - 3 s and put 0.2 - 1 s on the alert). Lambda runs them side by side too; the alerts handler
+    takes results in any order (``bot.handlers.alerts``)."""
+    return max(2, cpus // 2)
+
+
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", type=int, default=None, help="Port (default: CORB_PORT or 8000; 0 picks a free one).")
@@ -48,7 +56,7 @@ def _cpus() -> int:
               help="Concurrent invocations of the bot's functions (handlers), each in its own process "
                    "(default: one per core, at least 2).")
 @click.option("--detection-workers", type=click.IntRange(1, 64), default=None,
-              help="Concurrent detection invocations (default: half the cores, at least 1), at low priority.")
+              help="Concurrent detection invocations (default: half the cores, at least 2), at low priority.")
 @click.option("--runtime-nice", type=click.IntRange(0, 19), default=15, show_default=True,
               help="How much lower the runtime's CPU priority is than the web server's (detection: lower "
                    "still, down to 19), so webhooks are answered first when the machine is busy; replies "
@@ -74,7 +82,7 @@ def serve(host: str, port: int | None, web_workers: int | None, workers: int | N
         raise click.UsageError("corb serve runs the local bus only: unset CORB_BUS (it is "
                                f"{config.bus!r}); on AWS the functions run in Lambda.")
     children = default_children(sock, web_workers=web_workers or _cpus(), workers=workers or max(2, _cpus()),
-                                detection_workers=detection_workers or max(1, _cpus() // 2),
+                                detection_workers=detection_workers or default_detection_workers(_cpus()),
                                 runtime_nice=runtime_nice)
     supervisor = Supervisor(children, echo=click.echo)
     signal.signal(signal.SIGTERM, supervisor.request_stop)
@@ -101,7 +109,7 @@ def serve(host: str, port: int | None, web_workers: int | None, workers: int | N
 @click.command()
 @click.option("--workers", type=click.IntRange(1, 64), default=4, show_default=True,
               help="Concurrent invocations of the main stage's functions (the bot's handlers).")
-@click.option("--detection-workers", type=click.IntRange(1, 64), default=1, show_default=True,
+@click.option("--detection-workers", type=click.IntRange(1, 64), default=2, show_default=True,
               help="Concurrent invocations of each other stage's functions (detection), at low priority.")
 @click.option("--grace", type=float, default=3.0, show_default=True,
               help="Seconds running functions get at SIGTERM before they are stopped and handed back.")

@@ -6,6 +6,12 @@ segment time, whatever order the events arrive in) ended with 0 people in its la
 or there is no such segment, or it analysed no frame, or it ended more than ``CONTINUITY_GAP``
 before this one started (a camera that was off says nothing about who was there).
 
+Results can arrive out of order: Lambda analyses a camera's segments side by side (so does the local
+runtime with more than one detection worker), and the 2-s segment in which someone walks in can overtake
+the long one the agent closed just before it. That later segment was then judged against the segment before
+the missing one. When the missing one arrives, the judgement is made again: if the later segment is an
+appearance after all, its alert goes out then (late, not lost). An alert already sent is not taken back.
+
 Each subscriber (of this camera or of all cameras, never an opted-out user) gets at most one alert per
 camera per cooldown: the ``settings`` table's ``alert_cooldown_s``, else the configured one.
 """
@@ -13,6 +19,7 @@ camera per cooldown: the ``settings`` table's ``alert_cooldown_s``, else the con
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,9 +30,12 @@ from bot import replies
 from bot.handlers import Reply, act_once, setting_int, unwrap
 from bot.models import AlertSent, Camera, Detection, Subscription, User
 from bot.services import services
+from cloud import results
+from cloud.bucket import NoSuchKey
 from cloud.camera_settings import SLUG, slug_for
 from cloud.db import utcnow
 
+log = logging.getLogger(__name__)
 CONTINUITY_GAP = timedelta(minutes=5)
 
 
@@ -58,7 +68,9 @@ def _camera(s: Session, slug: str, key: str) -> Camera:
     """The segment's camera; one that uploads before anyone registered it is added under its slug, if
     its folder name is one (a camera the API cannot address and the admin cannot save helps nobody):
     otherwise the segment is refused with the reason, which the runtime keeps as a dead letter."""
-    camera = s.scalars(select(Camera).where(Camera.slug == slug)).first()
+    # Locked (PostgreSQL) so that two results of one camera are recorded one after the other: each sees the
+    # other, whichever commits first, and an overtaken appearance is found (SQLite serialises writers).
+    camera = s.scalars(select(Camera).where(Camera.slug == slug).with_for_update()).first()
     if camera is None:
         if not SLUG.match(slug):
             hint = slug_for(slug)
@@ -92,6 +104,46 @@ def best_frame(r: dict[str, Any], start: datetime, peak: int) -> tuple[datetime,
         return parse_time(best["utc"]), int(best["count"])
     except (KeyError, TypeError, ValueError):
         return start, peak
+
+
+def picture_facts(detection: Detection) -> tuple[datetime, int]:
+    """The picture's own time and head count, as burnt into it: the result stored inside the snapshot
+    (:mod:`cloud.results`) names its best frame. Without a readable result, the segment's start and peak
+    (never later than the frame)."""
+    try:
+        result = results.extract(services().bucket.get(detection.snapshot_key or ""))
+    except NoSuchKey:
+        result = None
+    if result is None:
+        log.info("no stored result for %s; using the segment's start", detection.segment_key)
+    return best_frame(result or {}, detection.start_time, detection.peak)
+
+
+def _overtaken(s: Session, detection: Detection, previous: Detection | None) -> Detection | None:
+    """The camera's next segment, when it was recorded before ``detection`` (it overtook it) and is an
+    appearance after all: it was judged against ``previous`` (the segment before the missing one)."""
+    later = s.scalars(select(Detection)
+                      .where(Detection.camera_id == detection.camera_id,
+                             Detection.start_time > detection.start_time, Detection.id != detection.id)
+                      .order_by(Detection.start_time, Detection.id).limit(1)).first()
+    if later is None or (previous is not None and later.id < previous.id):
+        return None  # none, or recorded before ``previous`` too: it was judged against something else
+    judged = people_appeared(later.peak, _last_count(previous, later.start_time))
+    return later if people_appeared(later.peak, _last_count(detection, later.start_time)) and not judged \
+        else None
+
+
+def _alerts(s: Session, camera: Camera, taken: datetime, people: int, media_key: str | None,
+            summary: dict[str, Any]) -> list[Reply]:
+    cooldown = timedelta(seconds=setting_int(s, "alert_cooldown_s", services().config.alert_cooldown_s))
+    now = utcnow()
+    follows_all = _follows_all(s)
+    out = [Reply(u.phone, replies.alert(camera.name, taken, people,
+                                        "ALL" if u.id in follows_all else camera.slug),
+                 media_key=media_key)
+           for u in _recipients(s, camera) if _cooled_down(s, u, camera, now, cooldown)]
+    summary["alerts"] = summary.get("alerts", 0) + len(out)
+    return out
 
 
 def _cooled_down(s: Session, user: User, camera: Camera, now: datetime, cooldown: timedelta) -> bool:
@@ -146,17 +198,16 @@ def record(s: Session, r: dict[str, Any], summary: dict[str, Any]) -> list[Reply
         record_format(camera, r)
     s.flush()
     summary.update(detection_id=detection.id, camera=camera.slug)
-    if not people_appeared(peak, _last_count(previous, start)):
-        return []
-    cooldown = timedelta(seconds=setting_int(s, "alert_cooldown_s", services().config.alert_cooldown_s))
-    now = utcnow()
-    taken, people = best_frame(r, start, peak)
-    follows_all = _follows_all(s)
-    out = [Reply(u.phone, replies.alert(camera.name, taken, people,
-                                        "ALL" if u.id in follows_all else camera.slug),
-                 media_key=detection.snapshot_key)
-           for u in _recipients(s, camera) if _cooled_down(s, u, camera, now, cooldown)]
-    summary["alerts"] = len(out)
+    out = []
+    if people_appeared(peak, _last_count(previous, start)):
+        taken, people = best_frame(r, start, peak)
+        out += _alerts(s, camera, taken, people, detection.snapshot_key, summary)
+    later = _overtaken(s, detection, previous)
+    if later is not None:
+        log.info("%s arrived after %s, which is an appearance after all: alerting now",
+                 detection.segment_key, later.segment_key)
+        summary["late_alert_for"] = later.segment_key
+        out += _alerts(s, camera, *picture_facts(later), later.snapshot_key, summary)
     return out
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -11,26 +9,9 @@ from sqlalchemy.orm import Session
 
 from bot import replies
 from bot.handlers import Reply, act_once, cameras_named, dedupe_key, unwrap
-from bot.handlers.alerts import best_frame
+from bot.handlers.alerts import picture_facts
 from bot.models import Detection
 from bot.services import services
-from cloud import results
-from cloud.bucket import NoSuchKey
-
-log = logging.getLogger(__name__)
-
-
-def picture_facts(detection: Detection) -> tuple[datetime, int]:
-    """The picture's own time and head count, as burnt into it: the result stored inside the snapshot
-    (:mod:`cloud.results`) names its best frame. Without a readable result, the segment's start and peak
-    (never later than the frame)."""
-    try:
-        result = results.extract(services().bucket.get(detection.snapshot_key or ""))
-    except NoSuchKey:
-        result = None
-    if result is None:
-        log.info("no stored result for %s; using the segment's start", detection.segment_key)
-    return best_frame(result or {}, detection.start_time, detection.peak)
 
 
 def answer(s: Session, payload: dict[str, Any]) -> Reply:

@@ -3,12 +3,16 @@ leaves nothing running, and kill -9 during traffic with every message answered e
 
 from __future__ import annotations
 
+import os
+import re
 import signal
 import time
 from pathlib import Path
 
 import pytest
 from runtime_helpers import Serve, alive, messages, seed, serve_env, wait_for
+
+from bot.commands_local import default_detection_workers
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # processes, not SQL: one database
@@ -23,6 +27,12 @@ def test_serve_answers_then_stops_within_seconds_leaving_nothing(tmp_path: Path,
         assert reply.startswith("Lobby")
         group = serve.group()
         assert len(group) >= 4  # supervisor, gunicorn master and worker(s), runtime (+ its sandbox)
+        # two detection invocations at least, on any host: an alert's 2-s segment does not wait for the
+        # long segment before it
+        workers = default_detection_workers(os.cpu_count() or 1)
+        assert workers >= 2
+        assert re.search(rf"started \(process isolation\): dev x\d+, dev_detection x{workers}\b",
+                         serve.log.read_text()), serve.log.read_text()
         took = serve.terminate()
     finally:
         serve.close()

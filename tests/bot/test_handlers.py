@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import cv2
 import numpy as np
+import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from bot import replies
 from bot.models import AlertSent, CleaningRequest, Detection, Setting, Subscription, User
 from cloud.models import DeadLetter
+from cloud.results import embed
+from detection.handler import output_key
 from tests.bot.conftest import ADMIN, CLEANER, MEMBER, analysed, destination, outbox, segment_result, settle
 
 
@@ -260,6 +263,58 @@ def test_people_appear_only_after_an_empty_moment(services, people, runtime, now
     analysed(services, runtime, segment_result("lobby", t + timedelta(minutes=6), counts=[3, 3]))
     analysed(services, runtime, segment_result("lobby", t + timedelta(minutes=30), counts=[3]))
     assert len(alerts_to(services, MEMBER)) == 4
+
+
+def _walks(now: Any, services: Any) -> tuple[dict, dict, dict, datetime]:
+    """Someone walks past (a 2-s segment), the long segment after it ends empty, someone walks in (2 s)."""
+    first, t = now - timedelta(minutes=3), now - timedelta(minutes=3) + timedelta(seconds=2)
+    walk_in = t + timedelta(seconds=38)
+    snap = output_key(f"cameras/lobby/{walk_in:%Y-%m-%dT%H-%M-%SZ}.mkv", "0123456789ab")
+    best = walk_in + timedelta(seconds=1)
+    stored = {"best_frame": {"utc": best.isoformat() + "Z", "count": 4}}
+    services.bucket.put(snap, embed(services.bucket.get(jpeg(services, snap)), stored), "image/jpeg")
+    return (segment_result("lobby", first, counts=[2, 3], seconds=2),
+            segment_result("lobby", t, counts=[3, 3, 1, 0, 0], seconds=38),
+            segment_result("lobby", walk_in, counts=[4, 4], seconds=2, snapshot_key=snap), best)
+
+
+def test_an_appearance_that_overtook_the_segment_before_it_is_alerted_when_that_one_arrives(
+        services, people, runtime, now) -> None:
+    subscribe(services, MEMBER)
+    with services.session() as s:
+        s.add(Setting(key="alert_cooldown_s", value="0"))
+    walk_past, empty_end, walk_in, best = _walks(now, services)
+    analysed(services, runtime, walk_past)
+    assert len(alerts_to(services, MEMBER)) == 1
+    analysed(services, runtime, walk_in)  # its result first: judged against the walk past, which had people
+    assert len(alerts_to(services, MEMBER)) == 1
+    analysed(services, runtime, empty_end)  # the segment before it ended empty: it was an appearance
+    alerts = alerts_to(services, MEMBER)
+    assert len(alerts) == 2
+    assert alerts[1].media_key == walk_in["snapshot_key"]
+    assert alerts[1].body == (f"Corb alert: 4 people at Lobby ({best:%H:%M} UTC). "  # the picture's facts
+                              "Text UNSUBSCRIBE ALL to stop these alerts.")
+    analysed(services, runtime, empty_end)  # the same result again: nothing more
+    assert len(alerts_to(services, MEMBER)) == 2
+
+
+@pytest.mark.parametrize("order", ["in order", "overtaken, continuous"])
+def test_an_overtaken_segment_alerts_once_and_only_for_an_appearance(services, people, runtime, now,
+                                                                     order: str) -> None:
+    subscribe(services, MEMBER)
+    with services.session() as s:
+        s.add(Setting(key="alert_cooldown_s", value="0"))
+    walk_past, empty_end, walk_in, _ = _walks(now, services)
+    if order == "in order":
+        results = [walk_past, empty_end, walk_in]
+        expected = 2
+    else:  # the long segment did not end empty: the walk-in continues a presence, late or not
+        empty_end = {**empty_end, "counts": [3, 3, 2, 2, 1]}
+        results = [walk_past, walk_in, empty_end]
+        expected = 1
+    for result in results:
+        analysed(services, runtime, result)
+    assert len(alerts_to(services, MEMBER)) == expected
 
 
 def test_alert_cooldown_per_user_and_camera(services, people, runtime, now) -> None:
