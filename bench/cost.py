@@ -453,6 +453,7 @@ def main() -> int:
     verdict = check(results, spans)
     ingest = minutes_as_ingested(work, work / f"day-{max(1, args.minutes // 10)}.mkv")
     yardstick = detector_ms(60)  # CPU seconds differ between hosts: what this one's were worth
+    cpu = cpu_model()
     bills = {arch: bill(m, segment_days=segment_days, footage_days=footage_days,
                         retention_days=retention_days, arch=arch, memory_mb=args.memory,
                         streams=args.segment_streams)
@@ -475,7 +476,7 @@ def main() -> int:
         "ingested_minute_cpu_s": ingest,
         "total": {arch: round(sum(r[2] for r in rows), 2) for arch, rows in bills.items()},
         "bench_wall_s": round(time.perf_counter() - t0, 1),
-        "host": {"cpu": cpu_model(), "cores": os.cpu_count(), "detector_call_ms": yardstick},
+        "host": {"cpu": cpu, "cores": os.cpu_count(), "detector_call_ms": yardstick},
         "person_check": {"calls": m.check_calls, "cpu_s": round(m.check_cpu_s, 2),
                          "core_percent": round(100 * m.check_cpu_s / m.feed_s, 2) if m.feed_s else None},
     }
@@ -485,7 +486,7 @@ def main() -> int:
     # wheels of PyAV, LiteRT, OpenCV and numpy exist for aarch64; this machine is x86).
     cheaper, other = "x86", "arm64"
     text = (f"Measured by `python bench/cost.py --minutes {args.minutes}` on {datetime.now(UTC):%Y-%m-%d} "
-            f"({describe(yardstick)}): "
+            f"({describe(cpu, yardstick)}): "
             f"{m.video_s / 60:.0f} min of video, {m.segments + m.skipped_segments:.1f} segments (each billed "
             f"for its share of the window): {m.segments:.1f} analysed ({m.people_segments:.1f} with people), "
             f"{m.skipped_segments:.1f} quiet (not "
@@ -516,7 +517,7 @@ def main() -> int:
         write_docs(text)
     ok = verdict["alerted"] == verdict["appearances"] and verdict["false_alerts"] == 0
     total = sum(r[2] for r in bills[cheaper])
-    print(f"${total:.2f} per camera-month ({cheaper} measured on {cpu_model()}, "
+    print(f"${total:.2f} per camera-month ({cheaper} measured on {cpu}, "
           "1080p 4 Mbit/s + 640x360 sub-stream, "
           f"{verdict['alerted']}/{verdict['appearances']} appearances alerted, "
           f"{verdict['false_alerts']} false alerts{'' if ok else ': WORK NOT DONE'})")

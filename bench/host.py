@@ -46,6 +46,6 @@ def detector_ms(calls: int = 30) -> float:
     return round(statistics.median(times), 1)
 
 
-def describe(yardstick_ms: float) -> str:
-    return (f"{cpu_model()}, {os.cpu_count()} cores; the detector's one-thread call at 448x256: "
+def describe(cpu: str, yardstick_ms: float) -> str:
+    return (f"{cpu}, {os.cpu_count()} cores; the detector's one-thread call at 448x256: "
             f"{yardstick_ms:.1f} ms")

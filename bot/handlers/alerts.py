@@ -124,7 +124,7 @@ def _overtaken(s: Session, detection: Detection, previous: Detection | None) -> 
     appearance after all: it was judged against ``previous`` (the segment before the missing one)."""
     later = s.scalars(select(Detection)
                       .where(Detection.camera_id == detection.camera_id,
-                             Detection.start_time > detection.start_time, Detection.id != detection.id)
+                             Detection.start_time > detection.start_time)
                       .order_by(Detection.start_time, Detection.id).limit(1)).first()
     if later is None or (previous is not None and later.id < previous.id):
         return None  # none, or recorded before ``previous`` too: it was judged against something else
